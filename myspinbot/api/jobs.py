@@ -1,0 +1,168 @@
+"""REST routes for jobs: submit, status, list, cancel, artifacts."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, file
+
+from ..config import MAX_PROMPT_CHARS
+from ..errors import BadRequest, InvalidField, NotFound, UnsupportedMediaType
+from ..jobs.model import KINDS, STATES, is_job_id, new_job_id
+from ..jobs.runner import artifact_folder
+from ..jobs.service import JobService
+from .uploads import TrainingUploadReader
+
+bp = Blueprint("jobs", url_prefix="/api")
+
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+INLINE_TYPES = ("image/", "video/")
+
+
+class GenerateRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    lora: str | None = None
+
+
+def accepted(job: dict[str, Any]) -> HTTPResponse:
+    return HTTPResponse(orjson.dumps(job), status=202, content_type="application/json",
+                        headers={"Location": f"/api/status/{job['id']}"})
+
+
+def ok(payload: Any) -> HTTPResponse:
+    return HTTPResponse(orjson.dumps(payload), content_type="application/json")
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(key):
+        raise InvalidField("Idempotency-Key must be 1-200 printable ASCII characters",
+                           field="Idempotency-Key")
+    return key
+
+
+def parse_generate(body: bytes) -> GenerateRequest:
+    try:
+        data = orjson.loads(body or b"")
+    except orjson.JSONDecodeError:
+        raise BadRequest("the body is not valid JSON", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise InvalidField('send a JSON object: {"prompt": "…", "lora": "…"}')
+    try:
+        parsed = GenerateRequest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else None
+        raise InvalidField(f"{name}: {first['msg']}", field=name) from None
+    if not parsed.prompt.strip():
+        raise InvalidField("prompt: must not be blank", field="prompt")
+    return parsed
+
+
+def service(request: Request) -> JobService:
+    return request.app.ctx.jobs
+
+
+@bp.post("/generate")
+async def generate(request: Request) -> HTTPResponse:
+    content_type = request.headers.get("content-type", "")
+    if content_type and not content_type.startswith("application/json"):
+        raise UnsupportedMediaType("send the request as application/json")
+    body = parse_generate(request.body)
+    if body.lora:
+        await service(request).require_lora(body.lora)
+    job, _ = await service(request).submit(
+        "generate", {"prompt": body.prompt, "lora": body.lora},
+        idempotency_key=idempotency_key(request), request_id=request.ctx.request_id,
+    )
+    return accepted(job)
+
+
+@bp.post("/train", stream=True)
+async def train(request: Request) -> HTTPResponse:
+    jobs = service(request)
+    key = idempotency_key(request)
+    if key and (earlier := await jobs.find_idempotent("train", key)):
+        return accepted(earlier)
+    settings = request.app.ctx.settings
+    job_id = new_job_id()
+    staging = settings.uploads_dir / ".staging" / job_id
+    upload = await TrainingUploadReader(settings, staging).read(request)
+    final = settings.uploads_dir / job_id
+    try:
+        upload.folder.rename(final)
+        job, created = await jobs.submit("train", upload.job_input, job_id=job_id,
+                                         idempotency_key=key, request_id=request.ctx.request_id)
+    except BaseException:
+        shutil.rmtree(final, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if not created:
+        shutil.rmtree(final, ignore_errors=True)
+    return accepted(job)
+
+
+@bp.get("/status/<job_id:str>")
+async def status(request: Request, job_id: str) -> HTTPResponse:
+    return ok(await service(request).get(job_id))
+
+
+def _choice(request: Request, name: str, options: tuple[str, ...]) -> str | None:
+    value = request.args.get(name)
+    if value is None or value == "":
+        return None
+    if value not in options:
+        raise InvalidField(f"{name} must be one of {', '.join(options)}", field=name)
+    return value
+
+
+def _limit(request: Request) -> int:
+    raw = request.args.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= 200:
+        raise InvalidField("limit must be an integer from 1 to 200", field="limit")
+    return int(raw)
+
+
+@bp.get("/jobs")
+async def list_jobs(request: Request) -> HTTPResponse:
+    kind, state = _choice(request, "kind", KINDS), _choice(request, "state", STATES)
+    docs = await service(request).list(_limit(request), kind, state)
+    body = b'{"jobs":[' + b",".join(docs) + b"]}"
+    return HTTPResponse(body, content_type="application/json")
+
+
+@bp.post("/jobs/<job_id:str>/cancel")
+async def cancel(request: Request, job_id: str) -> HTTPResponse:
+    return ok(await service(request).cancel(job_id))
+
+
+@bp.get("/jobs/<job_id:str>/artifacts/<name:str>")
+async def artifact(request: Request, job_id: str, name: str) -> HTTPResponse:
+    job = await service(request).get(job_id) if is_job_id(job_id) else None
+    if job is None:
+        raise NotFound(f"no job with id {job_id!r}")
+    # Only names the job record lists are served, so no path from the URL reaches the disk.
+    entry = next((a for a in job["artifacts"] if a["name"] == name), None)
+    if entry is None:
+        raise NotFound(f"job {job_id} has no artifact {name!r}")
+    folder = artifact_folder(request.app.ctx.settings.artifacts_dir, job_id, job["attempt"])
+    path: Path = folder / entry["name"]
+    if not path.is_file():
+        raise NotFound(f"the file of artifact {name!r} is gone")
+    inline = entry["content_type"].startswith(INLINE_TYPES)
+    disposition = "inline" if inline else "attachment"
+    return await file(
+        path, mime_type=entry["content_type"],
+        headers={"Content-Disposition": f'{disposition}; filename="{entry["name"]}"',
+                 "Cache-Control": "private, max-age=3600"},
+    )

@@ -1,0 +1,38 @@
+"""create_app: the one place that wires settings to each area."""
+
+from __future__ import annotations
+
+from sanic import Sanic
+
+from .config import Settings
+from .logs import configure_logging, logging_config
+
+APP_NAME = "myspinbot"
+WEBSOCKET_MAX_MESSAGE = 16 * 1024
+
+
+def create_app(settings: Settings | None = None) -> Sanic:
+    from .api import setup_api
+    from .metrics import setup_metrics
+    from .services import setup_services
+    from .web import setup_web
+
+    settings = settings or Settings.from_env()
+    configure_logging(settings)
+    app = Sanic(APP_NAME, log_config=logging_config(settings), env_prefix="MYSPINBOT_SANIC_")
+    app.ctx.settings = settings
+    app.config.REQUEST_MAX_SIZE = settings.max_request_bytes
+    app.config.WEBSOCKET_MAX_SIZE = WEBSOCKET_MAX_MESSAGE
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 8.0
+    app.config.ACCESS_LOG = settings.access_log
+    app.config.FORWARDED_SECRET = None
+    app.config.OAS = False  # the OpenAPI document is served by our own route
+    setup_services(app)
+    setup_api(app)
+    setup_metrics(app)
+    setup_web(app)
+    if settings.bench_routes:
+        from .api.bench import setup_bench
+
+        setup_bench(app)
+    return app

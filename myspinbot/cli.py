@@ -1,0 +1,89 @@
+"""The `myspinbot` command: serve, worker, submit."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from .config import QUEUES, Settings, SettingsError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from sanic.worker.loader import AppLoader
+
+    from .app import create_app
+    from .server import serve
+
+    # Children rebuild the app from the environment, so flags travel as variables.
+    for flag, variable in (("host", "MYSPINBOT_HOST"), ("port", "MYSPINBOT_PORT"),
+                           ("workers", "MYSPINBOT_HTTP_WORKERS")):
+        if getattr(args, flag) is not None:
+            os.environ[variable] = str(getattr(args, flag))
+    Settings.from_env()  # fail before forking anything if a variable is wrong
+    loader = AppLoader(factory=create_app)
+    serve(loader.load(), loader)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from .jobs.worker import run_consumer
+    from .logs import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings)
+    run_consumer(args.queue, settings, args.threads or settings.worker_threads)
+    return 0
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from .submit import run_submit
+
+    return run_submit(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="myspinbot", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the API, dashboard and in-process workers")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, help="HTTP worker processes")
+    serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run a worker replica for one queue")
+    worker.add_argument("--queue", required=True, choices=QUEUES)
+    worker.add_argument("--threads", type=int, help="jobs this process runs at once")
+    worker.set_defaults(run=_worker)
+
+    submit = commands.add_parser("submit", help="submit a job and follow it to the end")
+    submit.add_argument("--url", default=None, help="server URL (default: the local server)")
+    submit.add_argument("--token", default=os.environ.get("MYSPINBOT_API_TOKEN"),
+                        help="API token (default: $MYSPINBOT_API_TOKEN)")
+    kinds = submit.add_subparsers(dest="kind", required=True)
+    generate = kinds.add_parser("generate", help="generate a clip from a prompt")
+    generate.add_argument("prompt")
+    generate.add_argument("--lora", help="id of a completed training job")
+    train = kinds.add_parser("train", help="train a personal model")
+    train.add_argument("--images", nargs="+", required=True, metavar="FILE")
+    train.add_argument("--voice", required=True, metavar="FILE")
+    train.add_argument("--name")
+    submit.set_defaults(run=_submit)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except SettingsError as exc:
+        print(f"myspinbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The error tree and its one JSON renderer (API.md's error shape)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sanic.response import HTTPResponse
+
+
+class MySpinBotError(Exception):
+    """An error a client can act on; `status` and `code` go into the response."""
+
+    status = 400
+    code = "bad_request"
+    headers: dict[str, str] = {}
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code:
+            self.code = code
+        if headers:
+            self.headers = headers
+
+
+class BadRequest(MySpinBotError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(MySpinBotError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(MySpinBotError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(MySpinBotError):
+    status, code = 404, "not_found"
+
+
+class MethodNotAllowed(MySpinBotError):
+    status, code = 405, "method_not_allowed"
+
+
+class Conflict(MySpinBotError):
+    status, code = 409, "conflict"
+
+
+class PayloadTooLarge(MySpinBotError):
+    status, code = 413, "too_large"
+
+
+class UnsupportedMediaType(MySpinBotError):
+    status, code = 415, "unsupported_type"
+
+
+class InvalidField(MySpinBotError):
+    status, code = 422, "invalid_field"
+
+
+class TooManyRequests(MySpinBotError):
+    status, code = 429, "too_many_requests"
+
+
+class InsufficientStorage(MySpinBotError):
+    status, code = 507, "insufficient_storage"
+
+
+class ServiceUnavailable(MySpinBotError):
+    status, code = 503, "unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+
+
+def error_payload(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        body["field"] = field
+    return {"error": body}
+
+
+def json_error(status: int, code: str, message: str, *, field: str | None = None,
+               headers: dict[str, str] | None = None) -> HTTPResponse:
+    return HTTPResponse(
+        orjson.dumps(error_payload(code, message, field)),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+    )
+
+
+def render(error: MySpinBotError) -> HTTPResponse:
+    return json_error(error.status, error.code, error.message, field=error.field,
+                      headers=error.headers)

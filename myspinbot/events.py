@@ -1,0 +1,174 @@
+"""Job events from Redis pub/sub to every WebSocket of this process.
+
+One subscriber per process. Each client has its own bounded queue that keeps only
+the newest frame per job, and its own sender task with a send timeout, so a stalled
+client is dropped and never slows the others. After the subscriber reconnects, every
+client gets a fresh snapshot (pub/sub is at-most-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from .jobs import keys
+
+log = logging.getLogger("myspinbot.events")
+
+SNAPSHOT_SIZE = 50
+SEND_TIMEOUT = 5.0
+MAX_PENDING = 5_000  # distinct jobs waiting to be sent to one client before it is dropped
+HEALTH_KEY = "\x00health"
+HEALTH_EVERY = 3.0  # seconds between health frames for clients that asked for them
+
+
+def snapshot_frame(docs: list[bytes]) -> str:
+    """The first frame: the newest jobs, spliced from their stored JSON without re-encoding."""
+    return '{"type":"snapshot","jobs":[' + ",".join(d.decode() for d in docs) + "]}"
+
+
+class Client:
+    """One WebSocket connection's outbox."""
+
+    def __init__(self, wants_health: bool = False) -> None:
+        self.pending: dict[str, str] = {}
+        self.needs_snapshot = True
+        self.wants_health = wants_health
+        self.wake = asyncio.Event()
+        self.wake.set()
+        self.overflowed = False
+
+    def offer(self, job_id: str, frame: str) -> None:
+        if job_id not in self.pending and len(self.pending) >= MAX_PENDING:
+            self.overflowed = True
+        self.pending[job_id] = frame
+        self.wake.set()
+
+    def resync(self) -> None:
+        self.pending.clear()
+        self.needs_snapshot = True
+        self.wake.set()
+
+    def take(self) -> list[str]:
+        frames = list(self.pending.values())
+        self.pending.clear()
+        self.wake.clear()
+        return frames
+
+
+class Hub:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        snapshot: Callable[[], Awaitable[list[bytes]]],
+        health: Callable[[], Awaitable[dict[str, Any]]],
+        on_count: Callable[[int], None] = lambda n: None,
+    ) -> None:
+        self.redis = client
+        self.snapshot = snapshot
+        self.health = health
+        self.on_count = on_count
+        self.clients: set[Client] = set()
+        self.connected = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="events-subscriber"),
+            asyncio.create_task(self._health_loop(), name="events-health"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def send_health_now(self, client: Client) -> None:
+        frame = orjson.dumps({"type": "health", "health": await self.health()}).decode()
+        client.offer(HEALTH_KEY, frame)
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(HEALTH_EVERY)
+            if any(client.wants_health for client in self.clients):
+                self.broadcast_health(await self.health())
+
+    def join(self) -> Client:
+        client = Client()
+        self.clients.add(client)
+        self.on_count(len(self.clients))
+        return client
+
+    def leave(self, client: Client) -> None:
+        self.clients.discard(client)
+        self.on_count(len(self.clients))
+
+    def broadcast(self, raw: bytes) -> None:
+        """Queue one published event for every client: decoded once, never per client."""
+        try:
+            job_id = orjson.loads(raw)["job"]["id"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            log.warning("ignored a malformed event")
+            return
+        frame = raw.decode()
+        for client in self.clients:
+            client.offer(job_id, frame)
+
+    def broadcast_health(self, health: dict[str, Any]) -> None:
+        frame = orjson.dumps({"type": "health", "health": health}).decode()
+        for client in self.clients:
+            if client.wants_health:
+                client.offer(HEALTH_KEY, frame)
+
+    async def _listen(self) -> None:
+        delay = 0.1
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(keys.EVENTS_CHANNEL)
+                if not self.connected.is_set():
+                    # Events may have been missed while we were away: everyone resyncs.
+                    for client in self.clients:
+                        client.resync()
+                    self.connected.set()
+                delay = 0.1
+                while True:
+                    message = await pubsub.get_message(timeout=5.0)
+                    if message is not None:
+                        self.broadcast(message["data"])
+            except (RedisError, OSError) as exc:
+                if self.connected.is_set():
+                    log.warning("event subscriber lost Redis (%s); reconnecting", exc)
+                self.connected.clear()
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def pump(self, client: Client, send: Callable[[str], Awaitable[None]]) -> None:
+        """Send a client's frames until it fails or stalls; runs as the connection's own task."""
+        while True:
+            await client.wake.wait()
+            if client.overflowed:
+                raise ConnectionAbortedError("client fell too far behind")
+            if client.needs_snapshot:
+                if not self.connected.is_set():
+                    await self.connected.wait()
+                client.needs_snapshot = False
+                client.pending.clear()
+                client.wake.clear()
+                frames = [snapshot_frame(await self.snapshot())]
+                if client.pending or client.needs_snapshot:
+                    client.wake.set()
+            else:
+                frames = client.take()
+            for frame in frames:
+                await asyncio.wait_for(send(frame), SEND_TIMEOUT)

@@ -1,0 +1,74 @@
+"""The two Huey queues, and the one place that knows how Huey lays out its messages.
+
+They are module-level because `huey_consumer myspinbot.jobs.train_queue` needs an
+import path; building them does no I/O (redis-py pools connect lazily).
+"""
+
+from __future__ import annotations
+
+from huey import RedisHuey
+from redis import ConnectionPool
+
+from ..config import Settings
+from . import keys
+
+QUEUE_NAMES = {"train": "myspinbot_train", "generate": "myspinbot_generate"}
+SOCKET_TIMEOUT = 10.0  # longer than Huey's 1 s BRPOP, shorter than forever
+
+
+def default_redis_url(settings: Settings | None = None) -> str:
+    """REDIS_URL, or the socket of the embedded server that owns the data dir."""
+    from ..embedded_redis import embedded_redis_url
+
+    settings = settings or Settings.from_env()
+    return settings.redis_url or embedded_redis_url(settings.data_dir)
+
+
+def _pool(url: str) -> ConnectionPool:
+    return ConnectionPool.from_url(
+        url,
+        socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=5.0,
+        health_check_interval=30,
+    )
+
+
+def _queue(kind: str, url: str) -> RedisHuey:
+    return RedisHuey(
+        QUEUE_NAMES[kind],
+        results=False,  # the job record is the result
+        utc=True,
+        connection_pool=_pool(url),
+    )
+
+
+_url = default_redis_url()
+train_queue = _queue("train", _url)
+generate_queue = _queue("generate", _url)
+QUEUES: dict[str, RedisHuey] = {"train": train_queue, "generate": generate_queue}
+
+
+def bind_queues(redis_url: str) -> None:
+    """Point both queues at another Redis (the worker entry points call this)."""
+    for queue in QUEUES.values():
+        queue.storage_kwargs["connection_pool"] = _pool(redis_url)
+        queue.storage = queue.create_storage()
+
+
+def queue_key(kind: str) -> str:
+    return keys.huey_queue(QUEUE_NAMES[kind])
+
+
+def job_message(kind: str, job_id: str) -> bytes:
+    """The serialized Huey message that runs `job_id`, ready to LPUSH onto queue_key(kind)."""
+    from .tasks import TASKS
+
+    queue = QUEUES[kind]
+    return queue.serialize_task(TASKS[kind].s(job_id))
+
+
+def message_job_id(kind: str, data: bytes) -> str | None:
+    """The job id a queued message carries (None for messages that are not ours)."""
+    task = QUEUES[kind].deserialize_task(data)
+    args = getattr(task, "args", ())
+    return args[0] if args and isinstance(args[0], str) else None

@@ -1,0 +1,155 @@
+"""Run one attempt of a job: claim it, drive its pipeline, record how it ended."""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+from .ledger import Attempt, Ledger, LeaseLost
+from .model import error_body
+from .pipelines import Cancelled, Pipeline, PipelineError, TransientError
+
+log = logging.getLogger("myspinbot.jobs")
+
+CONTENT_TYPES = {
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+    ".png": "image/png",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".json": "application/json",
+    ".safetensors": "application/octet-stream",
+}
+MAX_RETRY_DELAY = 300.0
+
+
+class HandBack(BaseException):
+    """The worker is stopping: give the job back to the queue instead of finishing it."""
+
+
+class AttemptReporter:
+    """What a pipeline reports through: progress, and the place cancel and shutdown are seen."""
+
+    def __init__(self, ledger: Ledger, attempt: Attempt, stopping: threading.Event) -> None:
+        self.ledger = ledger
+        self.attempt = attempt
+        self.stopping = stopping
+
+    def report(self, progress: int, message: str) -> None:
+        if self.stopping.is_set():
+            raise HandBack
+        if self.ledger.progress(self.attempt, progress, message):
+            raise Cancelled
+
+
+def artifact_folder(artifacts_dir: Path, job_id: str, attempt: int) -> Path:
+    """Each attempt writes its own folder, so a zombie attempt cannot touch the result."""
+    return artifacts_dir / job_id / str(attempt)
+
+
+def describe_artifacts(job_id: str, folder: Path, names: list[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "url": f"/api/jobs/{job_id}/artifacts/{name}",
+            "size": (folder / name).stat().st_size,
+            "content_type": CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream"),
+        }
+        for name in names
+    ]
+
+
+def retry_delay(base: float, attempt: int) -> float:
+    """Exponential backoff with full jitter, capped."""
+    return min(MAX_RETRY_DELAY, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+class Runner:
+    """Everything a worker process needs to run attempts."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        pipelines: dict[str, Pipeline],
+        *,
+        uploads_dir: Path,
+        artifacts_dir: Path,
+        max_attempts: int,
+        retry_base: float,
+    ) -> None:
+        self.ledger = ledger
+        self.pipelines = pipelines
+        self.uploads_dir = uploads_dir
+        self.artifacts_dir = artifacts_dir
+        self.max_attempts = max_attempts
+        self.retry_base = retry_base
+        self.stopping = threading.Event()
+        self.active: dict[str, Attempt] = {}
+        self._lock = threading.Lock()
+
+    def running(self) -> list[Attempt]:
+        with self._lock:
+            return list(self.active.values())
+
+    def run(self, kind: str, job_id: str) -> None:
+        attempt = self.ledger.claim(job_id)
+        if attempt is None:
+            log.info("job %s is not queued any more; message skipped", job_id)
+            return
+        log.info("job %s attempt %d started", job_id, attempt.number)
+        with self._lock:
+            self.active[job_id] = attempt
+        try:
+            self._drive(kind, attempt)
+        except LeaseLost:
+            log.warning("job %s attempt %d lost its lease; its writes were refused",
+                        job_id, attempt.number)
+        finally:
+            with self._lock:
+                self.active.pop(job_id, None)
+
+    def _drive(self, kind: str, attempt: Attempt) -> None:
+        job_id = attempt.job_id
+        folder = artifact_folder(self.artifacts_dir, job_id, attempt.number)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        reporter = AttemptReporter(self.ledger, attempt, self.stopping)
+        try:
+            names = self.pipelines[kind].run(attempt.job, self.uploads_dir / job_id, folder, reporter)
+        except Cancelled:
+            self.ledger.finish(attempt, "cancelled", message="cancelled")
+        except (HandBack, KeyboardInterrupt):
+            self.ledger.requeue(attempt, delay=0, message="requeued: worker stopped", error=None)
+            log.info("job %s handed back to its queue", job_id)
+        except TransientError as exc:
+            self._retry_or_fail(attempt, exc)
+        except PipelineError as exc:
+            self.ledger.finish(attempt, "failed", message="failed",
+                               error=error_body(exc.code, str(exc)))
+        except Exception:
+            log.exception("job %s: unexpected pipeline error", job_id)
+            self.ledger.finish(attempt, "failed", message="failed",
+                               error=error_body("internal_error", "the pipeline failed unexpectedly"))
+        else:
+            artifacts = describe_artifacts(job_id, folder, names)
+            self.ledger.finish(attempt, "completed", message="done", artifacts=artifacts)
+            self._drop_other_attempts(job_id, attempt.number)
+            log.info("job %s completed", job_id)
+
+    def _retry_or_fail(self, attempt: Attempt, exc: TransientError) -> None:
+        error = error_body(exc.code, str(exc))
+        if attempt.number >= self.max_attempts:
+            error["message"] = f"gave up after {attempt.number} attempts: {exc}"
+            self.ledger.finish(attempt, "failed", message="failed", error=error)
+            return
+        delay = retry_delay(self.retry_base, attempt.number)
+        self.ledger.requeue(attempt, delay=delay, message=f"retrying in {delay:.0f}s", error=error)
+
+    def _drop_other_attempts(self, job_id: str, keep: int) -> None:
+        for folder in (self.artifacts_dir / job_id).iterdir():
+            if folder.name != str(keep):
+                shutil.rmtree(folder, ignore_errors=True)

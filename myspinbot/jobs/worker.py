@@ -1,0 +1,179 @@
+"""A worker process: its runner, its heartbeats, and the consumer loop for one queue."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from typing import Any
+
+import redis
+from huey.consumer import Consumer
+
+from ..config import Settings
+from . import keys
+from .ledger import Ledger
+from .maintenance import Maintenance
+from .model import now_ms
+from .pipelines.mock import MockGenerate, MockTrain
+from .queues import QUEUES, bind_queues, default_redis_url
+from .runner import Runner
+
+log = logging.getLogger("myspinbot.worker")
+
+WORKER_TTL_MS = 10_000  # a worker silent for this long is not counted as live
+SHUTDOWN_TIMEOUT = 7.0  # under Sanic's ~10 s grace for managed processes
+
+
+def redis_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
+    )
+
+
+class WorkerRuntime:
+    """Process-wide state of a worker: built once, at consumer start-up, never at import."""
+
+    def __init__(self, settings: Settings, redis_url: str) -> None:
+        self.settings = settings
+        self.client = redis_client(redis_url)
+        self.ledger = Ledger(self.client, settings.lease_seconds)
+        self.runner = Runner(
+            self.ledger,
+            {
+                "train": MockTrain(settings.mock_steps, settings.mock_step_seconds,
+                                   settings.mock_faults),
+                "generate": MockGenerate(settings.mock_steps, settings.mock_step_seconds,
+                                         settings.mock_faults, settings.artifacts_dir),
+            },
+            uploads_dir=settings.uploads_dir,
+            artifacts_dir=settings.artifacts_dir,
+            max_attempts=settings.max_attempts,
+            retry_base=settings.retry_base_seconds,
+        )
+        self.maintenance = Maintenance(self.client, settings)
+        self.identity = f"{socket.gethostname()}:{os.getpid()}"
+        self.queues: set[str] = set()
+        self._lock = threading.Lock()
+        self._started = False
+        self._stop = threading.Event()
+
+    def serving(self, queue: str) -> None:
+        """Called by each consumer thread at start-up; starts the background loops once."""
+        with self._lock:
+            self.queues.add(queue)
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=self._beat_loop, name="heartbeat", daemon=True).start()
+        threading.Thread(target=self._maintenance_loop, name="maintenance", daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop taking new steps: running attempts hand their jobs back at the next step."""
+        self.runner.stopping.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            for queue in self.queues:
+                self.client.zrem(keys.workers(queue), self.identity)
+        except redis.RedisError:
+            pass
+
+    def _beat_loop(self) -> None:
+        interval = min(2.0, self.settings.lease_seconds / 3)
+        while not self._stop.wait(interval):
+            try:
+                self.beat()
+            except redis.RedisError as exc:
+                log.warning("heartbeat failed (%s); retrying", exc)
+
+    def beat(self) -> None:
+        stamp = now_ms()
+        pipe = self.client.pipeline(transaction=False)
+        for queue in self.queues:
+            pipe.zadd(keys.workers(queue), {self.identity: stamp})
+            pipe.zremrangebyscore(keys.workers(queue), 0, stamp - WORKER_TTL_MS)
+        pipe.execute()
+        for attempt in self.runner.running():
+            self.ledger.heartbeat(attempt.job_id, attempt.number)
+
+    def _maintenance_loop(self) -> None:
+        while not self._stop.wait(self.settings.maintenance_interval):
+            try:
+                self.maintenance.run_once()
+            except redis.RedisError as exc:
+                log.warning("maintenance skipped (%s)", exc)
+            except Exception:
+                log.exception("maintenance failed")
+
+
+_runtime: WorkerRuntime | None = None
+_runtime_lock = threading.Lock()
+
+
+def runtime() -> WorkerRuntime:
+    """This process's runtime, built from the environment on first use."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            settings = Settings.from_env()
+            _runtime = WorkerRuntime(settings, default_redis_url(settings))
+        return _runtime
+
+
+def install_runtime(settings: Settings, redis_url: str) -> WorkerRuntime:
+    global _runtime
+    with _runtime_lock:
+        bind_queues(redis_url)
+        _runtime = WorkerRuntime(settings, redis_url)
+        return _runtime
+
+
+class _Consumer(Consumer):
+    """Huey's consumer, telling our runner to hand jobs back as soon as a stop begins."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Huey re-execs the whole command line on SIGHUP; a closed terminal must not do that.
+        self._signal_actions.pop(signal.SIGHUP, None)
+
+    def stop(self, graceful: bool = False) -> None:
+        runtime().stop()
+        super().stop(graceful=graceful)
+
+
+def run_consumer(queue: str, settings: Settings, threads: int, **_: Any) -> None:
+    """Serve one queue until SIGINT (drain: hand back at the next step) or SIGTERM."""
+    redis_url = settings.redis_url or default_redis_url(settings)
+    rt = install_runtime(settings, redis_url)
+    consumer = _Consumer(
+        QUEUES[queue],
+        workers=threads,
+        worker_type="thread",
+        periodic=False,
+        initial_delay=0.05,
+        max_delay=1.0,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+    )
+    try:
+        consumer.run()
+    finally:
+        rt.close()
+
+
+def run_managed_consumer(queue: str, settings_env: dict[str, str], threads: int,
+                         parent_pid: int) -> None:
+    """Entry point of an in-process worker that Sanic's manager runs."""
+    from ..logs import configure_logging
+    from ..processes import arm_parent_death_signal
+
+    os.setsid()  # one Ctrl-C must not reach Huey twice (it takes the second as "now")
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # Huey re-execs the command line on SIGHUP
+    arm_parent_death_signal(signal.SIGTERM, expected_parent=parent_pid)
+    os.environ.update(settings_env)
+    settings = Settings.from_env()
+    configure_logging(settings)
+    run_consumer(queue, settings, threads)

@@ -1,0 +1,88 @@
+"""One logging configuration for every process: text or JSON lines, with request ids."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import logging.config
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from .config import Settings
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+# Keys of LogRecord itself; anything else on a record is an `extra` worth keeping in JSON.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamp each record with the current request id, and give Sanic's access lines a text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        if record.name == "sanic.access" and not record.msg:
+            record.msg = "%s %s %s%s"
+            record.args = (getattr(record, "request", "-"), getattr(record, "status", "-"),
+                           getattr(record, "byte", "-"), getattr(record, "duration", ""))
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value if isinstance(value, (str, int, float, bool)) else str(value)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry).decode()
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"
+
+
+def logging_config(settings: Settings) -> dict[str, Any]:
+    """The dictConfig for every process; also handed to Sanic so it adds no handlers of its own."""
+    level = settings.log_level.upper()
+    formatter = (
+        {"()": JsonFormatter} if settings.log_format == "json" else {"format": TEXT_FORMAT}
+    )
+    quiet = "WARNING" if level in ("DEBUG", "INFO") else level
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": RequestIdFilter}},
+        "formatters": {"default": formatter},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": sys.stderr,
+                "formatter": "default",
+                "filters": ["request_id"],
+            }
+        },
+        "root": {"level": level, "handlers": ["stderr"]},
+        "loggers": {
+            # Everything propagates to the root's one handler: no line is printed twice.
+            "sanic.root": {"level": level, "handlers": [], "propagate": True},
+            "sanic.error": {"level": level, "handlers": [], "propagate": True},
+            "sanic.access": {"level": level, "handlers": [], "propagate": True},
+            "sanic.server": {"level": quiet, "handlers": [], "propagate": True},
+            "sanic.websockets": {"level": quiet, "handlers": [], "propagate": True},
+            "huey": {"level": level, "handlers": [], "propagate": True},
+        },
+    }
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.config.dictConfig(logging_config(settings))

@@ -1,0 +1,47 @@
+"""Job metrics built from what the workers keep in Redis, so one scrape covers every host."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from ..jobs.model import DURATION_BUCKETS, FINISHED, KINDS, STATES
+
+
+class RedisJobCollector:
+    def __init__(self, snapshot: dict[str, Any]) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[Any]:
+        snap = self.snapshot
+        depth = GaugeMetricFamily("myspinbot_queue_depth", "Jobs waiting", labels=["queue"])
+        workers = GaugeMetricFamily("myspinbot_workers", "Live worker processes", labels=["queue"])
+        jobs = GaugeMetricFamily("myspinbot_jobs", "Jobs known per state", labels=["queue", "state"])
+        finished = CounterMetricFamily(
+            "myspinbot_jobs_finished", "Jobs finished per outcome", labels=["queue", "state"]
+        )
+        for kind in KINDS:
+            depth.add_metric([kind], snap["health"]["queues"][kind])
+            workers.add_metric([kind], snap["health"]["workers"][kind])
+            for state in STATES:
+                jobs.add_metric([kind, state], snap["counts"][kind][state])
+            for state in sorted(FINISHED):
+                finished.add_metric([kind, state], snap["finished"].get(f"{kind}:{state}", 0))
+        yield from (depth, workers, jobs, finished)
+        yield self._durations()
+
+    def _durations(self) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(
+            "myspinbot_job_duration_seconds", "Job duration, start to finish", labels=["queue"]
+        )
+        for kind in KINDS:
+            hist = self.snapshot["durations"][kind]
+            cumulative, buckets = 0.0, []
+            bounds = [*map(str, DURATION_BUCKETS), "+Inf"]
+            for index, bound in enumerate(bounds):
+                cumulative += hist.get(f"b{index}", 0)
+                buckets.append((bound, cumulative))
+            family.add_metric([kind], buckets, sum_value=hist.get("sum", 0.0))
+        return family

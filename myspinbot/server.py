@@ -1,0 +1,32 @@
+"""Serve the app: HTTP workers, in-process workers, embedded Redis, all from one command."""
+
+from __future__ import annotations
+
+import logging
+
+from sanic import Sanic
+from sanic.worker.loader import AppLoader
+
+from .config import Settings
+
+log = logging.getLogger("myspinbot.server")
+
+
+def serve(app: Sanic, loader: AppLoader | None = None) -> None:
+    """Run until SIGINT/SIGTERM. Without a loader, children find the app by name (app.py)."""
+    settings: Settings = app.ctx.settings
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_token:
+        log.warning(
+            "\n%s\nMySpinBot is listening on %s with NO MYSPINBOT_API_TOKEN: anyone who can "
+            "reach this address can read your photos and run jobs. Set MYSPINBOT_API_TOKEN.\n%s",
+            "!" * 78, settings.host, "!" * 78,
+        )
+    app.prepare(
+        host=settings.host,
+        port=settings.port,
+        workers=settings.http_workers,
+        access_log=settings.access_log,
+        motd=False,
+        single_process=False,
+    )
+    Sanic.serve(primary=app, app_loader=loader)
