@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None) -> Sanic:
     app.config.WEBSOCKET_MAX_SIZE = WEBSOCKET_MAX_MESSAGE
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 8.0
     app.config.ACCESS_LOG = settings.access_log
-    app.config.FORWARDED_SECRET = None
+    app.config.PROXIES_COUNT = settings.proxies_count  # trust X-Forwarded-* from Traefik
     app.config.OAS = False  # the OpenAPI document is served by our own route
     setup_services(app)
     setup_api(app)

@@ -17,8 +17,11 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import serve
 
     # Children rebuild the app from the environment, so flags travel as variables.
-    for flag, variable in (("host", "MYSPINBOT_HOST"), ("port", "MYSPINBOT_PORT"),
-                           ("workers", "MYSPINBOT_HTTP_WORKERS")):
+    for flag, variable in (
+        ("host", "MYSPINBOT_HOST"),
+        ("port", "MYSPINBOT_PORT"),
+        ("workers", "MYSPINBOT_HTTP_WORKERS"),
+    ):
         if getattr(args, flag) is not None:
             os.environ[variable] = str(getattr(args, flag))
     Settings.from_env()  # fail before forking anything if a variable is wrong
@@ -60,8 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     submit = commands.add_parser("submit", help="submit a job and follow it to the end")
     submit.add_argument("--url", default=None, help="server URL (default: the local server)")
-    submit.add_argument("--token", default=os.environ.get("MYSPINBOT_API_TOKEN"),
-                        help="API token (default: $MYSPINBOT_API_TOKEN)")
+    submit.add_argument(
+        "--token",
+        default=os.environ.get("MYSPINBOT_API_TOKEN"),
+        help="API token (default: $MYSPINBOT_API_TOKEN)",
+    )
     kinds = submit.add_subparsers(dest="kind", required=True)
     generate = kinds.add_parser("generate", help="generate a clip from a prompt")
     generate.add_argument("prompt")

@@ -93,6 +93,9 @@ class Settings:
     data_dir: Path = _setting(
         "MYSPINBOT_DATA_DIR", Path("var"), _path, "uploads, artifacts, embedded Redis files"
     )
+    proxies_count: int = _setting(
+        "MYSPINBOT_PROXIES_COUNT", 0, _number(int, 0, 10), "reverse proxies in front (Traefik: 1)"
+    )
     http_workers: int = _setting(
         "MYSPINBOT_HTTP_WORKERS", 1, _number(int, 1, 64), "HTTP worker processes"
     )
@@ -112,7 +115,10 @@ class Settings:
         "MYSPINBOT_MOCK_STEP_SECONDS", 0.25, _number(float, 0, 3600), "seconds per mock step"
     )
     mock_faults: bool = _setting(
-        "MYSPINBOT_MOCK_FAULTS", False, _parse_bool, "let #fault: markers in inputs break jobs (tests)"
+        "MYSPINBOT_MOCK_FAULTS",
+        False,
+        _parse_bool,
+        "let #fault: markers in inputs break jobs (tests)",
     )
     max_images: int = _setting(
         "MYSPINBOT_MAX_IMAGES", 50, _number(int, 1, 1000), "images per training upload"

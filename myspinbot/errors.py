@@ -15,8 +15,14 @@ class MySpinBotError(Exception):
     code = "bad_request"
     headers: dict[str, str] = {}
 
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
@@ -84,8 +90,14 @@ def error_payload(code: str, message: str, field: str | None = None) -> dict[str
     return {"error": body}
 
 
-def json_error(status: int, code: str, message: str, *, field: str | None = None,
-               headers: dict[str, str] | None = None) -> HTTPResponse:
+def json_error(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> HTTPResponse:
     return HTTPResponse(
         orjson.dumps(error_payload(code, message, field)),
         status=status,
@@ -95,5 +107,6 @@ def json_error(status: int, code: str, message: str, *, field: str | None = None
 
 
 def render(error: MySpinBotError) -> HTTPResponse:
-    return json_error(error.status, error.code, error.message, field=error.field,
-                      headers=error.headers)
+    return json_error(
+        error.status, error.code, error.message, field=error.field, headers=error.headers
+    )

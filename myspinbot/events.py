@@ -35,20 +35,30 @@ def snapshot_frame(docs: list[bytes]) -> str:
 
 
 class Client:
-    """One WebSocket connection's outbox."""
+    """One WebSocket connection's outbox.
+
+    A progress frame replaces the job's pending progress frame (each carries the whole
+    job); state changes (queued, done, error, cancelled) are always delivered, in order.
+    """
 
     def __init__(self, wants_health: bool = False) -> None:
-        self.pending: dict[str, str] = {}
+        self.pending: dict[Any, str] = {}
         self.needs_snapshot = True
         self.wants_health = wants_health
         self.wake = asyncio.Event()
         self.wake.set()
         self.overflowed = False
+        self._serial = 0
 
-    def offer(self, job_id: str, frame: str) -> None:
-        if job_id not in self.pending and len(self.pending) >= MAX_PENDING:
+    def offer(self, job_id: str, frame: str, replaceable: bool = True) -> None:
+        if len(self.pending) >= MAX_PENDING:
             self.overflowed = True
-        self.pending[job_id] = frame
+        if replaceable:
+            self.pending[job_id] = frame
+        else:
+            self.pending.pop(job_id, None)  # superseded by this newer state
+            self._serial += 1
+            self.pending[(job_id, self._serial)] = frame
         self.wake.set()
 
     def resync(self) -> None:
@@ -113,13 +123,14 @@ class Hub:
     def broadcast(self, raw: bytes) -> None:
         """Queue one published event for every client: decoded once, never per client."""
         try:
-            job_id = orjson.loads(raw)["job"]["id"]
+            event = orjson.loads(raw)
+            job_id, replaceable = event["job"]["id"], event["type"] == "progress"
         except (orjson.JSONDecodeError, KeyError, TypeError):
             log.warning("ignored a malformed event")
             return
         frame = raw.decode()
         for client in self.clients:
-            client.offer(job_id, frame)
+            client.offer(job_id, frame, replaceable)
 
     def broadcast_health(self, health: dict[str, Any]) -> None:
         frame = orjson.dumps({"type": "health", "health": health}).decode()

@@ -26,15 +26,21 @@ class RequestIdFilter(logging.Filter):
         record.request_id = request_id.get()
         if record.name == "sanic.access" and not record.msg:
             record.msg = "%s %s %s%s"
-            record.args = (getattr(record, "request", "-"), getattr(record, "status", "-"),
-                           getattr(record, "byte", "-"), getattr(record, "duration", ""))
+            record.args = (
+                getattr(record, "request", "-"),
+                getattr(record, "status", "-"),
+                getattr(record, "byte", "-"),
+                getattr(record, "duration", ""),
+            )
         return True
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(
+                timespec="milliseconds"
+            ),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -54,9 +60,7 @@ TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s
 def logging_config(settings: Settings) -> dict[str, Any]:
     """The dictConfig for every process; also handed to Sanic so it adds no handlers of its own."""
     level = settings.log_level.upper()
-    formatter = (
-        {"()": JsonFormatter} if settings.log_format == "json" else {"format": TEXT_FORMAT}
-    )
+    formatter = {"()": JsonFormatter} if settings.log_format == "json" else {"format": TEXT_FORMAT}
     quiet = "WARNING" if level in ("DEBUG", "INFO") else level
     return {
         "version": 1,
@@ -79,7 +83,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
             "sanic.access": {"level": level, "handlers": [], "propagate": True},
             "sanic.server": {"level": quiet, "handlers": [], "propagate": True},
             "sanic.websockets": {"level": quiet, "handlers": [], "propagate": True},
-            "huey": {"level": level, "handlers": [], "propagate": True},
+            "huey": {"level": quiet, "handlers": [], "propagate": True},
         },
     }
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from sanic import Sanic
 from sanic.worker.loader import AppLoader
 
+from . import MAIN_PID_ENV
 from .config import Settings
 
 log = logging.getLogger("myspinbot.server")
@@ -15,11 +17,14 @@ log = logging.getLogger("myspinbot.server")
 def serve(app: Sanic, loader: AppLoader | None = None) -> None:
     """Run until SIGINT/SIGTERM. Without a loader, children find the app by name (app.py)."""
     settings: Settings = app.ctx.settings
+    os.environ[MAIN_PID_ENV] = str(os.getpid())  # children arm their parent-death signal
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_token:
         log.warning(
             "\n%s\nMySpinBot is listening on %s with NO MYSPINBOT_API_TOKEN: anyone who can "
             "reach this address can read your photos and run jobs. Set MYSPINBOT_API_TOKEN.\n%s",
-            "!" * 78, settings.host, "!" * 78,
+            "!" * 78,
+            settings.host,
+            "!" * 78,
         )
     app.prepare(
         host=settings.host,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -18,14 +19,12 @@ from .jobs.queues import default_redis_url
 from .jobs.service import JobService
 from .jobs.store import JobStore
 from .metrics.process import process_metrics
-from .processes import arm_parent_death_signal
 from .supervisor import Supervisor
 
 log = logging.getLogger("myspinbot.server")
 
 REDIS_TIMEOUT = 5.0
 WORKER_EXIT_WAIT = 12.0  # managed workers get this long to hand back jobs before Redis stops
-MAIN_PID_ENV = "MYSPINBOT_MAIN_PID"
 
 
 def setup_services(app: Sanic) -> None:
@@ -38,7 +37,6 @@ def setup_services(app: Sanic) -> None:
 
 def start_embedded_redis(app: Sanic) -> None:
     settings: Settings = app.ctx.settings
-    os.environ[MAIN_PID_ENV] = str(os.getpid())
     app.ctx.embedded = None
     if settings.redis_url:
         log.info("using Redis at %s", _redacted(settings.redis_url))
@@ -61,8 +59,12 @@ def start_inprocess_workers(app: Sanic) -> None:
             app.manager.manage(
                 f"Worker-{queue}-{index}",
                 run_managed_consumer,
-                {"queue": queue, "settings_env": env, "threads": settings.worker_threads,
-                 "parent_pid": os.getpid()},
+                {
+                    "queue": queue,
+                    "settings_env": env,
+                    "threads": settings.worker_threads,
+                    "parent_pid": os.getpid(),
+                },
                 restartable=True,
             )
     app.ctx.supervisor = Supervisor(app.manager)
@@ -82,10 +84,8 @@ def stop_main_process(app: Sanic) -> None:
                 time.sleep(0.05)
             if process.is_alive():
                 log.warning("%s did not stop in time; killing it", process.name)
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
     embedded = getattr(app.ctx, "embedded", None)
     if embedded is not None:
         embedded.stop()
@@ -102,9 +102,6 @@ def redis_client(url: str) -> aioredis.Redis:
 
 
 async def open_connections(app: Sanic) -> None:
-    main_pid = os.environ.get(MAIN_PID_ENV)
-    if main_pid and int(main_pid) != os.getpid():
-        arm_parent_death_signal(signal.SIGTERM, expected_parent=int(main_pid))
     settings: Settings = app.ctx.settings
     app.ctx.redis = redis_client(default_redis_url(settings))
     app.ctx.store = JobStore(app.ctx.redis)

@@ -47,8 +47,13 @@ class Supervisor:
         if self.stopping.is_set() or getattr(self.manager, "_shutting_down", False):
             return
         backoff = min(30.0, 0.5 * 2**streak)
-        log.warning("process %s exited with %s; restarting (restart %d, next backoff %.1fs)",
-                    process.name, process.exitcode, streak + 1, backoff)
+        log.warning(
+            "process %s exited with %s; restarting (restart %d, next backoff %.1fs)",
+            process.name,
+            process.exitcode,
+            streak + 1,
+            backoff,
+        )
         try:
             # A child's parent-death signal belongs to the thread that spawned it: restart from
             # the thread that lives as long as the process, not from this one.

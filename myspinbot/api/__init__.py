@@ -19,9 +19,15 @@ log = logging.getLogger("myspinbot.api")
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 SANIC_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 408: "request_timeout", 413: "too_large",
-    416: "range_not_satisfiable", 503: "unavailable",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "too_large",
+    416: "range_not_satisfiable",
+    503: "unavailable",
 }
 JSON_PATHS = ("/api", "/ws", "/health", "/metrics", "/bench")
 
@@ -57,12 +63,18 @@ def as_api_error(request: Request, exc: Exception) -> MySpinBotError | HTTPRespo
         return json_error(exc.status_code, code, message, headers=getattr(exc, "headers", None))
     if isinstance(exc, (RedisError, ConnectionError, TimeoutError)):
         log.warning("Redis unavailable during %s %s: %s", request.method, request.path, exc)
-        return ServiceUnavailable("the job store is unreachable; try again shortly",
-                                  code="redis_unavailable", retry_after=5)
+        return ServiceUnavailable(
+            "the job store is unreachable; try again shortly",
+            code="redis_unavailable",
+            retry_after=5,
+        )
     log.error("unexpected error in %s %s", request.method, request.path, exc_info=exc)
     rid = getattr(request.ctx, "request_id", "-")
-    return json_error(500, "internal_error",
-                      f"something went wrong on our side (request {rid}); it has been logged")
+    return json_error(
+        500,
+        "internal_error",
+        f"something went wrong on our side (request {rid}); it has been logged",
+    )
 
 
 async def handle_error(request: Request, exc: Exception) -> HTTPResponse:
@@ -72,8 +84,13 @@ async def handle_error(request: Request, exc: Exception) -> HTTPResponse:
         return response
     page = getattr(request.app.ctx, "render_error", None)
     status = response.status
-    message = (error.message if isinstance(error, MySpinBotError)
-               else "something went wrong" if status >= 500 else str(exc))
+    message = (
+        error.message
+        if isinstance(error, MySpinBotError)
+        else "something went wrong"
+        if status >= 500
+        else str(exc)
+    )
     if page is not None:
         return page(request, status, message)
     return text(message, status=status)

@@ -30,5 +30,9 @@ async def health_report(app: Any) -> tuple[int, dict[str, Any]]:
 @bp.get("/health")
 async def health(request: Request) -> HTTPResponse:
     status, body = await health_report(request.app)
-    return HTTPResponse(orjson.dumps(body), status=status, content_type="application/json",
-                        headers={"Cache-Control": "no-store"})
+    return HTTPResponse(
+        orjson.dumps(body),
+        status=status,
+        content_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )

@@ -33,8 +33,12 @@ class GenerateRequest(BaseModel):
 
 
 def accepted(job: dict[str, Any]) -> HTTPResponse:
-    return HTTPResponse(orjson.dumps(job), status=202, content_type="application/json",
-                        headers={"Location": f"/api/status/{job['id']}"})
+    return HTTPResponse(
+        orjson.dumps(job),
+        status=202,
+        content_type="application/json",
+        headers={"Location": f"/api/status/{job['id']}"},
+    )
 
 
 def ok(payload: Any) -> HTTPResponse:
@@ -46,8 +50,9 @@ def idempotency_key(request: Request) -> str | None:
     if key is None:
         return None
     if not IDEMPOTENCY_KEY.match(key):
-        raise InvalidField("Idempotency-Key must be 1-200 printable ASCII characters",
-                           field="Idempotency-Key")
+        raise InvalidField(
+            "Idempotency-Key must be 1-200 printable ASCII characters", field="Idempotency-Key"
+        )
     return key
 
 
@@ -82,8 +87,10 @@ async def generate(request: Request) -> HTTPResponse:
     if body.lora:
         await service(request).require_lora(body.lora)
     job, _ = await service(request).submit(
-        "generate", {"prompt": body.prompt, "lora": body.lora},
-        idempotency_key=idempotency_key(request), request_id=request.ctx.request_id,
+        "generate",
+        {"prompt": body.prompt, "lora": body.lora},
+        idempotency_key=idempotency_key(request),
+        request_id=request.ctx.request_id,
     )
     return accepted(job)
 
@@ -101,8 +108,13 @@ async def train(request: Request) -> HTTPResponse:
     final = settings.uploads_dir / job_id
     try:
         upload.folder.rename(final)
-        job, created = await jobs.submit("train", upload.job_input, job_id=job_id,
-                                         idempotency_key=key, request_id=request.ctx.request_id)
+        job, created = await jobs.submit(
+            "train",
+            upload.job_input,
+            job_id=job_id,
+            idempotency_key=key,
+            request_id=request.ctx.request_id,
+        )
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)
         shutil.rmtree(staging, ignore_errors=True)
@@ -162,7 +174,10 @@ async def artifact(request: Request, job_id: str, name: str) -> HTTPResponse:
     inline = entry["content_type"].startswith(INLINE_TYPES)
     disposition = "inline" if inline else "attachment"
     return await file(
-        path, mime_type=entry["content_type"],
-        headers={"Content-Disposition": f'{disposition}; filename="{entry["name"]}"',
-                 "Cache-Control": "private, max-age=3600"},
+        path,
+        mime_type=entry["content_type"],
+        headers={
+            "Content-Disposition": f'{disposition}; filename="{entry["name"]}"',
+            "Cache-Control": "private, max-age=3600",
+        },
     )

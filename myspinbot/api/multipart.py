@@ -48,6 +48,7 @@ class StreamingForm:
         self._text: bytearray | None = None
         self._text_name = ""
         self._error: MySpinBotError | None = None
+        self._ended = False
         self._parser = MultipartParser(
             boundary,
             {
@@ -58,6 +59,7 @@ class StreamingForm:
                 "on_headers_finished": self._headers_done,
                 "on_part_data": self._data,
                 "on_part_end": self._part_end,
+                "on_end": self._end,
             },
         )
 
@@ -76,15 +78,19 @@ class StreamingForm:
 
     def finish(self) -> Form:
         self._parser.finalize()
-        if self._part is not None or self._text is not None:
-            raise BadRequest("the multipart body ended in the middle of a part",
-                             code="malformed_body")
+        if not self._ended or self._part is not None or self._text is not None:
+            raise BadRequest(
+                "the multipart body is incomplete (no closing boundary)", code="malformed_body"
+            )
         return self.form
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    def _end(self) -> None:
+        self._ended = True
 
     def _begin(self) -> None:
         self._headers = {}
@@ -119,7 +125,9 @@ class StreamingForm:
             if self._text is not None:
                 self._text += data[start:end]
                 if len(self._text) > MAX_TEXT_FIELD:
-                    raise BadRequest(f"field {self._text_name!r} is too long", field=self._text_name)
+                    raise BadRequest(
+                        f"field {self._text_name!r} is too long", field=self._text_name
+                    )
                 return
             assert self._part is not None and self._file is not None
             self._part.size += end - start

@@ -21,8 +21,11 @@ from ..errors import (
 )
 from .multipart import FilePart, StreamingForm, boundary_of
 
-IMAGE_TYPES = {"PNG": ("image/png", ".png"), "JPEG": ("image/jpeg", ".jpg"),
-               "WEBP": ("image/webp", ".webp")}
+IMAGE_TYPES = {
+    "PNG": ("image/png", ".png"),
+    "JPEG": ("image/jpeg", ".jpg"),
+    "WEBP": ("image/webp", ".webp"),
+}
 MAX_NAME_CHARS = 100
 MAX_FILENAME_CHARS = 200
 
@@ -58,13 +61,22 @@ def inspect_image(path: Path, max_pixels: int) -> tuple[str, str, tuple[int, int
                 if width * height > max_pixels:
                     raise PayloadTooLarge(
                         f"image is {width}x{height} pixels; the limit is {max_pixels} pixels",
-                        field="images", code="image_too_large")
+                        field="images",
+                        code="image_too_large",
+                    )
                 if kind not in IMAGE_TYPES:
                     raise UnsupportedMediaType(
                         f"{kind or 'unknown'} images are not accepted; use PNG, JPEG or WebP",
-                        field="images")
+                        field="images",
+                    )
                 image.verify()
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError):
+    except Image.DecompressionBombError:
+        raise PayloadTooLarge(
+            f"an image declares more than {max_pixels} pixels",
+            field="images",
+            code="image_too_large",
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError):
         raise UnsupportedMediaType(
             "a file in images is not a readable PNG, JPEG or WebP image", field="images"
         ) from None
@@ -91,17 +103,20 @@ class TrainingUploadReader:
             if count > s.max_images:
                 raise InvalidField(f"at most {s.max_images} images are accepted", field="images")
             if size > s.max_image_bytes:
-                raise PayloadTooLarge(f"each image must be at most {s.max_image_bytes} bytes",
-                                      field="images")
+                raise PayloadTooLarge(
+                    f"each image must be at most {s.max_image_bytes} bytes", field="images"
+                )
         elif field == "voice":
             if count > 1:
                 raise InvalidField("send exactly one voice file", field="voice")
             if size > s.max_voice_bytes:
-                raise PayloadTooLarge(f"the voice file must be at most {s.max_voice_bytes} bytes",
-                                      field="voice")
+                raise PayloadTooLarge(
+                    f"the voice file must be at most {s.max_voice_bytes} bytes", field="voice"
+                )
         else:
-            raise InvalidField(f"unexpected file field {field!r}; use images and voice",
-                               field=field or None)
+            raise InvalidField(
+                f"unexpected file field {field!r}; use images and voice", field=field or None
+            )
 
     async def read(self, request: Request) -> TrainingUpload:
         boundary = boundary_of(request.headers.get("content-type", ""))
@@ -109,7 +124,9 @@ class TrainingUploadReader:
             raise UnsupportedMediaType("send multipart/form-data with images and voice")
         length = int(request.headers.get("content-length") or 0)
         if length > self.settings.max_request_bytes:
-            raise PayloadTooLarge(f"the upload is larger than {self.settings.max_request_bytes} bytes")
+            raise PayloadTooLarge(
+                f"the upload is larger than {self.settings.max_request_bytes} bytes"
+            )
         self.ensure_disk_space(length)
         self.staging.mkdir(parents=True)
         try:
@@ -134,8 +151,7 @@ class TrainingUploadReader:
         images = [part for part in files if part.field == "images"]
         voices = [part for part in files if part.field == "voice"]
         if not images:
-            raise InvalidField("send 1 to {} images".format(self.settings.max_images),
-                               field="images")
+            raise InvalidField(f"send 1 to {self.settings.max_images} images", field="images")
         if len(voices) != 1:
             raise InvalidField("send exactly one voice file", field="voice")
         name = display_name(fields.get("name", ""), MAX_NAME_CHARS) or None
@@ -145,22 +161,33 @@ class TrainingUploadReader:
             if part.size == 0:
                 raise InvalidField("an image file is empty", field="images")
             content_type, extension, (width, height) = inspect_image(
-                part.path, self.settings.max_image_pixels)
+                part.path, self.settings.max_image_pixels
+            )
             part.path.rename(self.staging / "images" / f"{index:03d}{extension}")
-            described.append({"name": display_name(part.filename, MAX_FILENAME_CHARS),
-                              "size": part.size, "content_type": content_type,
-                              "width": width, "height": height})
+            described.append(
+                {
+                    "name": display_name(part.filename, MAX_FILENAME_CHARS),
+                    "size": part.size,
+                    "content_type": content_type,
+                    "width": width,
+                    "height": height,
+                }
+            )
         voice = voices[0]
         with voice.path.open("rb") as handle:
             sniffed = sniff_audio(handle.read(16))
         if sniffed is None:
-            raise UnsupportedMediaType("the voice file is not WAV, MP3, FLAC or OGG audio",
-                                       field="voice")
+            raise UnsupportedMediaType(
+                "the voice file is not WAV, MP3, FLAC or OGG audio", field="voice"
+            )
         voice.path.rename(self.staging / f"voice{sniffed[1]}")
         job_input = {
             "name": name,
             "images": described,
-            "voice": {"name": display_name(voice.filename, MAX_FILENAME_CHARS),
-                      "size": voice.size, "content_type": sniffed[0]},
+            "voice": {
+                "name": display_name(voice.filename, MAX_FILENAME_CHARS),
+                "size": voice.size,
+                "content_type": sniffed[0],
+            },
         }
         return TrainingUpload(self.staging, name, job_input)

@@ -15,7 +15,7 @@ from typing import Any
 import redis
 
 from . import keys, scripts
-from .model import EVENT_FOR_STATE, FINISHED, duration_bucket, dumps, iso, loads, now_ms
+from .model import EVENT_FOR_STATE, FINISHED, dumps, duration_bucket, iso, loads, now_ms
 
 log = logging.getLogger("myspinbot.jobs")
 
@@ -107,7 +107,8 @@ class Ledger:
     def heartbeat(self, job_id: str, number: int) -> bool:
         """Extend the lease of a running attempt; False when it is no longer current."""
         status, _ = self._scripts["heartbeat"](
-            keys=[keys.job(job_id)], args=[keys.PREFIX, job_id, str(number), now_ms() + self.lease_ms]
+            keys=[keys.job(job_id)],
+            args=[keys.PREFIX, job_id, str(number), now_ms() + self.lease_ms],
         )
         return _text(status) == "ok"
 

@@ -14,7 +14,7 @@ import redis
 
 from ..config import Settings
 from . import keys, scripts
-from .model import EVENT_FOR_STATE, KINDS, error_body, iso, loads, now_ms, dumps
+from .model import EVENT_FOR_STATE, KINDS, dumps, error_body, iso, loads, now_ms
 from .queues import QUEUE_NAMES, job_message, message_job_id, queue_key
 
 log = logging.getLogger("myspinbot.maintenance")
@@ -69,20 +69,35 @@ class Maintenance:
             job = loads(doc)
             number = int(attempt)
             if number >= self.settings.max_attempts:
-                job.update(state="failed", message="failed", finished_at=iso(now),
-                           error=error_body("worker_lost", f"the worker stopped responding "
-                                            f"{number} times; giving up"))
+                job.update(
+                    state="failed",
+                    message="failed",
+                    finished_at=iso(now),
+                    error=error_body(
+                        "worker_lost", f"the worker stopped responding {number} times; giving up"
+                    ),
+                )
                 extra = {"finished": "failed", "lease_until": None}
             else:
-                job.update(state="queued", progress=0, message="requeued: worker lost",
-                           error=error_body("worker_lost", "the worker stopped responding"))
+                job.update(
+                    state="queued",
+                    progress=0,
+                    message="requeued: worker lost",
+                    error=error_body("worker_lost", "the worker stopped responding"),
+                )
                 extra = {"lease_until": None, "retry_due": now}
             status, _ = self._write(
                 keys=[keys.job(job_id)],
                 args=scripts.write_args(
-                    job_id, dumps(job), new_state=job["state"], new_attempt=number,
-                    event=EVENT_FOR_STATE[job["state"]], expect_state="active",
-                    expect_attempt=number, lease_expired_before=now, **extra,
+                    job_id,
+                    dumps(job),
+                    new_state=job["state"],
+                    new_attempt=number,
+                    event=EVENT_FOR_STATE[job["state"]],
+                    expect_state="active",
+                    expect_attempt=number,
+                    lease_expired_before=now,
+                    **extra,
                 ),
             )
             if status == b"ok":

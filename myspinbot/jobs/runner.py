@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .ledger import Attempt, Ledger, LeaseLost
+from .ledger import Attempt, LeaseLost, Ledger
 from .model import error_body
 from .pipelines import Cancelled, Pipeline, PipelineError, TransientError
 
@@ -106,8 +106,9 @@ class Runner:
         try:
             self._drive(kind, attempt)
         except LeaseLost:
-            log.warning("job %s attempt %d lost its lease; its writes were refused",
-                        job_id, attempt.number)
+            log.warning(
+                "job %s attempt %d lost its lease; its writes were refused", job_id, attempt.number
+            )
         finally:
             with self._lock:
                 self.active.pop(job_id, None)
@@ -119,7 +120,9 @@ class Runner:
         folder.mkdir(parents=True)
         reporter = AttemptReporter(self.ledger, attempt, self.stopping)
         try:
-            names = self.pipelines[kind].run(attempt.job, self.uploads_dir / job_id, folder, reporter)
+            names = self.pipelines[kind].run(
+                attempt.job, self.uploads_dir / job_id, folder, reporter
+            )
         except Cancelled:
             self.ledger.finish(attempt, "cancelled", message="cancelled")
         except (HandBack, KeyboardInterrupt):
@@ -128,12 +131,17 @@ class Runner:
         except TransientError as exc:
             self._retry_or_fail(attempt, exc)
         except PipelineError as exc:
-            self.ledger.finish(attempt, "failed", message="failed",
-                               error=error_body(exc.code, str(exc)))
+            self.ledger.finish(
+                attempt, "failed", message="failed", error=error_body(exc.code, str(exc))
+            )
         except Exception:
             log.exception("job %s: unexpected pipeline error", job_id)
-            self.ledger.finish(attempt, "failed", message="failed",
-                               error=error_body("internal_error", "the pipeline failed unexpectedly"))
+            self.ledger.finish(
+                attempt,
+                "failed",
+                message="failed",
+                error=error_body("internal_error", "the pipeline failed unexpectedly"),
+            )
         else:
             artifacts = describe_artifacts(job_id, folder, names)
             self.ledger.finish(attempt, "completed", message="done", artifacts=artifacts)

@@ -26,7 +26,9 @@ end
 
 # KEYS[1] job hash. ARGV: prefix, id, kind, created_ms, doc, queue key, message, cap,
 # idempotency key ('' for none), idempotency ttl (s).
-CREATE = _PRELUDE + """
+CREATE = (
+    _PRELUDE
+    + """
 local id, kind, created, doc = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if ARGV[9] ~= '' then
   local existing = redis.call('GET', ARGV[9])
@@ -48,10 +50,13 @@ if ARGV[9] ~= '' then redis.call('SET', ARGV[9], id, 'EX', ARGV[10]) end
 publish('queued', doc)
 return {'ok', doc}
 """
+)
 
 # KEYS[1] job hash. ARGV (see write_args): guards, then the new record and side effects.
 # Returns {'ok'|'stale'|'missing', cancel flag}.
-WRITE = _PRELUDE + """
+WRITE = (
+    _PRELUDE
+    + """
 local id = ARGV[2]
 local cur = redis.call('HMGET', KEYS[1], 'state', 'attempt', 'version', 'lease', 'kind',
                        'created', 'cancel')
@@ -86,6 +91,7 @@ if ARGV[16] == '1' then redis.call('HDEL', KEYS[1], 'cancel') end
 publish(ARGV[10], ARGV[9])
 return {'ok', cur[7] or ''}
 """
+)
 
 # KEYS[1] job hash. ARGV: prefix, id, attempt, lease until (ms).
 # Extends the lease of the current attempt; returns {'ok'|'stale', cancel flag}.

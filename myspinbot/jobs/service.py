@@ -6,7 +6,17 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import Conflict, InvalidField, NotFound, ServiceUnavailable
-from .model import EVENT_FOR_STATE, FINISHED, Kind, iso, is_job_id, new_job, new_job_id, now_ms
+from .model import (
+    EVENT_FOR_STATE,
+    FINISHED,
+    Kind,
+    is_job_id,
+    iso,
+    loads,
+    new_job,
+    new_job_id,
+    now_ms,
+)
 from .queues import job_message
 from .store import JobStore
 
@@ -17,25 +27,33 @@ class JobService:
         self.settings = settings
 
     async def submit(
-        self, kind: Kind, job_input: dict[str, Any], *, job_id: str | None = None,
-        idempotency_key: str | None = None, request_id: str = "",
+        self,
+        kind: Kind,
+        job_input: dict[str, Any],
+        *,
+        job_id: str | None = None,
+        idempotency_key: str | None = None,
+        request_id: str = "",
     ) -> tuple[dict[str, Any], bool]:
         """Queue a job; returns (job, created). A repeated idempotency key returns the first job."""
         created_ms = now_ms()
         job_id = job_id or new_job_id(created_ms)
         job = new_job(job_id, kind, job_input, created_ms, request_id)
         status, stored = await self.store.create(
-            job, created_ms, job_message(kind, job_id), cap=self.settings.queue_cap,
+            job,
+            created_ms,
+            job_message(kind, job_id),
+            cap=self.settings.queue_cap,
             idempotency_key=f"{kind}:{idempotency_key}" if idempotency_key else None,
         )
         if status == "full":
             raise ServiceUnavailable(
-                f"the {kind} queue is full ({self.settings.queue_cap} jobs waiting); try again later",
-                code="queue_full", retry_after=10,
+                f"the {kind} queue is full ({self.settings.queue_cap} jobs waiting); "
+                "try again later",
+                code="queue_full",
+                retry_after=10,
             )
         if status == "duplicate":
-            from .model import loads
-
             return loads(stored), False
         return job, True
 
@@ -53,8 +71,9 @@ class JobService:
         if job is None or job["kind"] != "train":
             raise InvalidField(f"lora {lora!r} is not a training job", field="lora")
         if job["state"] != "completed":
-            raise InvalidField(f"lora {lora!r} has not completed training (it is {job['state']})",
-                               field="lora")
+            raise InvalidField(
+                f"lora {lora!r} has not completed training (it is {job['state']})", field="lora"
+            )
 
     async def cancel(self, job_id: str) -> dict[str, Any]:
         """Queued: cancelled at once. Active: flagged, cancelled at its next step."""
@@ -72,9 +91,13 @@ class JobService:
                 continue
             job.update(state="cancelled", message="cancelled", finished_at=iso(now_ms()))
             status = await self.store.write(
-                job, new_state="cancelled", new_attempt=job["attempt"],
-                event=EVENT_FOR_STATE["cancelled"], expect_state="queued",
-                expect_version=version, finished="cancelled",
+                job,
+                new_state="cancelled",
+                new_attempt=job["attempt"],
+                event=EVENT_FOR_STATE["cancelled"],
+                expect_state="queued",
+                expect_version=version,
+                finished="cancelled",
             )
             if status == "ok":
                 return job

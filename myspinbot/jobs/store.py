@@ -23,7 +23,12 @@ class JobStore:
         self._scripts = {name: client.register_script(src) for name, src in scripts.SOURCES.items()}
 
     async def create(
-        self, job: dict[str, Any], created_ms: int, message: bytes, *, cap: int,
+        self,
+        job: dict[str, Any],
+        created_ms: int,
+        message: bytes,
+        *,
+        cap: int,
         idempotency_key: str | None = None,
     ) -> tuple[str, str]:
         """Store a queued job and push its message in one step: ('ok'|'duplicate'|'full', doc)."""
@@ -31,8 +36,15 @@ class JobStore:
         status, stored = await self._scripts["create"](
             keys=[keys.job(job["id"])],
             args=[
-                keys.PREFIX, job["id"], job["kind"], created_ms, doc, queue_key(job["kind"]),
-                message, cap, keys.idempotency(idempotency_key) if idempotency_key else "",
+                keys.PREFIX,
+                job["id"],
+                job["kind"],
+                created_ms,
+                doc,
+                queue_key(job["kind"]),
+                message,
+                cap,
+                keys.idempotency(idempotency_key) if idempotency_key else "",
                 IDEMPOTENCY_TTL,
             ],
         )
@@ -53,8 +65,9 @@ class JobStore:
         doc, version = await self.client.hmget(keys.job(job_id), "doc", "version")
         return (loads(doc), _text(version)) if doc else None
 
-    async def newest_raw(self, limit: int, kind: str | None = None,
-                         state: str | None = None) -> list[bytes]:
+    async def newest_raw(
+        self, limit: int, kind: str | None = None, state: str | None = None
+    ) -> list[bytes]:
         """Job documents, newest first, as stored (undecoded)."""
         if state is None:
             ids = await self.client.zrevrange(keys.index(kind), 0, limit - 1)

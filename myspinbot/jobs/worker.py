@@ -43,10 +43,15 @@ class WorkerRuntime:
         self.runner = Runner(
             self.ledger,
             {
-                "train": MockTrain(settings.mock_steps, settings.mock_step_seconds,
-                                   settings.mock_faults),
-                "generate": MockGenerate(settings.mock_steps, settings.mock_step_seconds,
-                                         settings.mock_faults, settings.artifacts_dir),
+                "train": MockTrain(
+                    settings.mock_steps, settings.mock_step_seconds, settings.mock_faults
+                ),
+                "generate": MockGenerate(
+                    settings.mock_steps,
+                    settings.mock_step_seconds,
+                    settings.mock_faults,
+                    settings.artifacts_dir,
+                ),
             },
             uploads_dir=settings.uploads_dir,
             artifacts_dir=settings.artifacts_dir,
@@ -164,8 +169,9 @@ def run_consumer(queue: str, settings: Settings, threads: int, **_: Any) -> None
         rt.close()
 
 
-def run_managed_consumer(queue: str, settings_env: dict[str, str], threads: int,
-                         parent_pid: int) -> None:
+def run_managed_consumer(
+    queue: str, settings_env: dict[str, str], threads: int, parent_pid: int
+) -> None:
     """Entry point of an in-process worker that Sanic's manager runs."""
     from ..logs import configure_logging
     from ..processes import arm_parent_death_signal

@@ -56,8 +56,9 @@ def _observe(request: Request, response: HTTPResponse) -> None:
         return
     # The route template, never the raw path, keeps label values bounded.
     route = request.route.path if request.route else "unmatched"
-    process_metrics().http.labels(request.method, "/" + route.lstrip("/"), str(response.status)) \
-        .observe(time.perf_counter() - started)
+    process_metrics().http.labels(
+        request.method, "/" + route.lstrip("/"), str(response.status)
+    ).observe(time.perf_counter() - started)
 
 
 def scrape_registry() -> CollectorRegistry:

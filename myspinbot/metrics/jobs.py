@@ -18,7 +18,9 @@ class RedisJobCollector:
         snap = self.snapshot
         depth = GaugeMetricFamily("myspinbot_queue_depth", "Jobs waiting", labels=["queue"])
         workers = GaugeMetricFamily("myspinbot_workers", "Live worker processes", labels=["queue"])
-        jobs = GaugeMetricFamily("myspinbot_jobs", "Jobs known per state", labels=["queue", "state"])
+        jobs = GaugeMetricFamily(
+            "myspinbot_jobs", "Jobs known per state", labels=["queue", "state"]
+        )
         finished = CounterMetricFamily(
             "myspinbot_jobs_finished", "Jobs finished per outcome", labels=["queue", "state"]
         )

