@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 ASSETS := static/dist/.built
-ASSET_SOURCES := package.json package-lock.json $(shell find static/src templates -type f 2>/dev/null)
+ASSET_SOURCES := package.json package-lock.json static/build.mjs $(shell find static/src templates -type f 2>/dev/null)
 
 .PHONY: install run test bench lint clean
 

@@ -8,6 +8,7 @@ from .config import Settings
 from .logs import configure_logging, logging_config
 
 APP_NAME = "myspinbot"
+JSON_BODY_MAX = 1024 * 1024  # every body but the streamed training upload (which has its own)
 WEBSOCKET_MAX_MESSAGE = 16 * 1024
 
 
@@ -21,7 +22,7 @@ def create_app(settings: Settings | None = None) -> Sanic:
     configure_logging(settings)
     app = Sanic(APP_NAME, log_config=logging_config(settings), env_prefix="MYSPINBOT_SANIC_")
     app.ctx.settings = settings
-    app.config.REQUEST_MAX_SIZE = settings.max_request_bytes
+    app.config.REQUEST_MAX_SIZE = JSON_BODY_MAX
     app.config.WEBSOCKET_MAX_SIZE = WEBSOCKET_MAX_MESSAGE
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 8.0
     app.config.ACCESS_LOG = settings.access_log

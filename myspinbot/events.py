@@ -27,6 +27,7 @@ SEND_TIMEOUT = 5.0
 MAX_PENDING = 5_000  # distinct jobs waiting to be sent to one client before it is dropped
 HEALTH_KEY = "\x00health"
 HEALTH_EVERY = 3.0  # seconds between health frames for clients that asked for them
+SNAPSHOT_RETRY = 0.5
 
 
 def snapshot_frame(docs: list[bytes]) -> str:
@@ -139,6 +140,9 @@ class Hub:
                 client.offer(HEALTH_KEY, frame)
 
     async def _listen(self) -> None:
+        # The client given to the hub must not reconnect silently (redis-py's retries would
+        # resubscribe behind our back): every lost connection has to surface here, because
+        # events published meanwhile are gone and the clients must resync.
         delay = 0.1
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -176,7 +180,15 @@ class Hub:
                 client.needs_snapshot = False
                 client.pending.clear()
                 client.wake.clear()
-                frames = [snapshot_frame(await self.snapshot())]
+                try:
+                    docs = await self.snapshot()
+                except (RedisError, OSError) as exc:
+                    # Redis flapped between the resubscribe and the read: try again shortly.
+                    log.info("snapshot failed (%s); retrying", exc)
+                    client.resync()
+                    await asyncio.sleep(SNAPSHOT_RETRY)
+                    continue
+                frames = [snapshot_frame(docs)]
                 if client.pending or client.needs_snapshot:
                     client.wake.set()
             else:

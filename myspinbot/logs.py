@@ -6,7 +6,9 @@ import contextvars
 import logging
 import logging.config
 import sys
+import threading
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 import orjson
@@ -25,13 +27,12 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
         if record.name == "sanic.access" and not record.msg:
-            record.msg = "%s %s %s%s"
-            record.args = (
-                getattr(record, "request", "-"),
-                getattr(record, "status", "-"),
-                getattr(record, "byte", "-"),
-                getattr(record, "duration", ""),
-            )
+            # Sanic passes the fields as extras and leaves the text to its own formatter.
+            duration = str(getattr(record, "duration", "")).strip()  # " 2.1ms" from Sanic
+            record.duration = duration  # type: ignore[attr-defined]
+            fields = [getattr(record, name, "-") for name in ("request", "status", "byte")]
+            record.msg = " ".join(["%s"] * (len(fields) + bool(duration)))
+            record.args = (*fields, duration) if duration else tuple(fields)
         return True
 
 
@@ -51,6 +52,8 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value if isinstance(value, (str, int, float, bool)) else str(value)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
         return orjson.dumps(entry).decode()
 
 
@@ -88,5 +91,27 @@ def logging_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    logging.getLogger("myspinbot").critical("uncaught exception", exc_info=(kind, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit or args.exc_value is None:
+        return
+    name = args.thread.name if args.thread else "?"
+    logging.getLogger("myspinbot").critical(
+        "uncaught exception in thread %s",
+        name,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
+
+
 def configure_logging(settings: Settings) -> None:
+    """Apply the configuration; warnings and uncaught exceptions become log records too."""
     logging.config.dictConfig(logging_config(settings))
+    logging.captureWarnings(True)
+    # Only replace the interpreter's own hooks, never a test runner's or a debugger's.
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = _log_uncaught
+    if threading.excepthook is threading.__excepthook__:
+        threading.excepthook = _log_uncaught_in_thread

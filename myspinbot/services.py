@@ -9,21 +9,26 @@ import signal
 import time
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from sanic import Sanic
 
 from .api.health import health_report
 from .config import QUEUES, Settings
 from .embedded_redis import EmbeddedRedis
 from .events import Hub
+from .jobs.maintenance import Maintenance, MaintenanceLoop
 from .jobs.queues import default_redis_url
 from .jobs.service import JobService
 from .jobs.store import JobStore
 from .metrics.process import process_metrics
-from .supervisor import Supervisor
+from .supervisor import Supervisor, defer_shutdown_signals
 
 log = logging.getLogger("myspinbot.server")
 
-REDIS_TIMEOUT = 5.0
+# A request waits at most ~2 x REDIS_TIMEOUT for an unresponsive Redis (one retry), then
+# answers 503: well inside any sensible client timeout.
+REDIS_TIMEOUT = 2.5
 WORKER_EXIT_WAIT = 12.0  # managed workers get this long to hand back jobs before Redis stops
 
 
@@ -49,6 +54,7 @@ def start_embedded_redis(app: Sanic) -> None:
 
 
 def start_inprocess_workers(app: Sanic) -> None:
+    from .jobs.worker import redis_client as worker_redis_client
     from .jobs.worker import run_managed_consumer
 
     settings: Settings = app.ctx.settings
@@ -67,8 +73,19 @@ def start_inprocess_workers(app: Sanic) -> None:
                 },
                 restartable=True,
             )
-    app.ctx.supervisor = Supervisor(app.manager)
+    url = f"http://{settings.host}:{settings.port}"
+    app.ctx.supervisor = Supervisor(
+        app.manager, on_ready=lambda: log.info("MySpinBot is ready on %s", url)
+    )
     app.ctx.supervisor.start()
+    defer_shutdown_signals(app.manager)
+    # Upkeep (reaper, retries, sweep, retention) also runs here, so it goes on when no
+    # worker is running; the lock in Redis keeps one round at a time deployment-wide.
+    client = worker_redis_client(default_redis_url(settings))
+    app.ctx.maintenance = MaintenanceLoop(
+        Maintenance(client, settings), settings.maintenance_interval
+    )
+    app.ctx.maintenance.start()
 
 
 def stop_main_process(app: Sanic) -> None:
@@ -76,6 +93,9 @@ def stop_main_process(app: Sanic) -> None:
     supervisor = getattr(app.ctx, "supervisor", None)
     if supervisor:
         supervisor.stop()
+    maintenance = getattr(app.ctx, "maintenance", None)
+    if maintenance:
+        maintenance.stop()
     manager = getattr(app, "manager", None)
     deadline = time.monotonic() + WORKER_EXIT_WAIT
     if manager is not None:
@@ -91,19 +111,25 @@ def stop_main_process(app: Sanic) -> None:
         embedded.stop()
 
 
-def redis_client(url: str) -> aioredis.Redis:
+def redis_client(url: str, retries: int = 1) -> aioredis.Redis:
+    """Bounded waits everywhere (redis-py's defaults wait forever, or retry ten times)."""
+    backoff = ExponentialWithJitterBackoff(base=0.05, cap=0.5) if retries else NoBackoff()
     return aioredis.Redis.from_url(
         url,
         socket_timeout=REDIS_TIMEOUT,
         socket_connect_timeout=REDIS_TIMEOUT,
         health_check_interval=30,
         max_connections=256,
+        retry=Retry(backoff, retries),
     )
 
 
 async def open_connections(app: Sanic) -> None:
     settings: Settings = app.ctx.settings
     app.ctx.redis = redis_client(default_redis_url(settings))
+    # The subscriber must see every disconnect (no silent reconnect inside redis-py), or it
+    # could not tell its clients that events were missed.
+    app.ctx.pubsub_redis = redis_client(default_redis_url(settings), retries=0)
     app.ctx.store = JobStore(app.ctx.redis)
     app.ctx.jobs = JobService(app.ctx.store, settings)
 
@@ -111,7 +137,7 @@ async def open_connections(app: Sanic) -> None:
         return (await health_report(app))[1]
 
     app.ctx.hub = Hub(
-        app.ctx.redis,
+        app.ctx.pubsub_redis,
         lambda: app.ctx.store.newest_raw(50),
         health,
         on_count=process_metrics().ws_clients.set,
@@ -122,6 +148,7 @@ async def open_connections(app: Sanic) -> None:
 async def close_connections(app: Sanic) -> None:
     await app.ctx.hub.stop()
     await app.ctx.redis.aclose()
+    await app.ctx.pubsub_redis.aclose()
 
 
 def _redacted(url: str) -> str:

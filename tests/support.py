@@ -129,6 +129,8 @@ class Server:
             stderr=subprocess.STDOUT,
         )
         wait_until(self._healthy, timeout, f"server on port {self.port} ({self.log_path})")
+        # Start from a fully started server: every worker has acknowledged.
+        wait_until(lambda: "MySpinBot is ready" in self.log(), timeout, "the ready line")
         if int(self.env.get("MYSPINBOT_INPROCESS_WORKERS", "1")) > 0:
             wait_until(self._workers_up, timeout, "in-process workers")
         self.pids = descendants(self.proc.pid)

@@ -14,6 +14,9 @@ from sanic.response import HTTPResponse, text
 from ..errors import MySpinBotError, ServiceUnavailable, json_error, render
 from ..logs import request_id
 from . import health, jobs, ws
+from .auth import setup_auth
+from .openapi import setup_openapi
+from .security import setup_security
 
 log = logging.getLogger("myspinbot.api")
 
@@ -36,7 +39,10 @@ def setup_api(app: Sanic) -> None:
     app.blueprint(health.bp)
     app.blueprint(jobs.bp)
     app.blueprint(ws.bp)
+    setup_openapi(app)
     app.on_request(assign_request_id, priority=100)
+    setup_security(app)
+    setup_auth(app)
     app.on_response(echo_request_id)
     app.exception(Exception)(handle_error)
 

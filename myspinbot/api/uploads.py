@@ -131,9 +131,21 @@ class TrainingUploadReader:
         self.staging.mkdir(parents=True)
         try:
             form = StreamingForm(boundary, self.staging, self.check)
+            received = 0
             try:
                 while (chunk := await request.stream.read()) is not None:
+                    received += len(chunk)
+                    if received > self.settings.max_request_bytes:
+                        raise PayloadTooLarge(
+                            f"the upload is larger than {self.settings.max_request_bytes} bytes"
+                        )
                     form.write(chunk)
+            except BaseException:
+                # Sanic would otherwise read and discard the rest of the body after our
+                # answer; a limit below what was received makes it drop the connection.
+                request.stream.request_max_size = 0
+                request.stream.keep_alive = False  # and tells the client: Connection: close
+                raise
             finally:
                 form.close()
             return self.validate(form.finish().files, form.form.fields)

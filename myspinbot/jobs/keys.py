@@ -6,7 +6,9 @@ PREFIX = "myspinbot:"
 EVENTS_CHANNEL = PREFIX + "events"
 LEASES = PREFIX + "leases"  # zset: job id -> lease expiry (ms)
 RETRIES = PREFIX + "retry"  # zset: job id -> when to dispatch again (ms)
+SWEEP_SUSPECTS = PREFIX + "sweep"  # hash: job id -> when it was first seen queued without a message
 MAINTENANCE_LOCK = PREFIX + "lock:maintenance"
+RETENTION_DUE = PREFIX + "lock:retention"  # exists while the last retention pass is recent
 FINISHED_COUNTS = PREFIX + "metrics:finished"  # hash: "<kind>:<state>" -> count
 
 

@@ -7,20 +7,22 @@ This is MySpinBot's one retry authority: Huey itself never retries.
 from __future__ import annotations
 
 import logging
-import shutil
+import threading
 import uuid
+from typing import Any
 
 import redis
 
 from ..config import Settings
-from . import keys, scripts
+from . import keys, retention, scripts
+from .ledger import cancelled
 from .model import EVENT_FOR_STATE, KINDS, dumps, error_body, iso, loads, now_ms
-from .queues import QUEUE_NAMES, job_message, message_job_id, queue_key
+from .queues import job_message, message_job_id, queue_key
 
 log = logging.getLogger("myspinbot.maintenance")
 
-SWEEP_GRACE_MS = 5_000  # a worker pops a message and claims its job within this time
-RETENTION_EVERY = 30  # rounds between retention passes
+SWEEP_GRACE_MS = 3_000  # a worker claims the job of a message it popped within milliseconds
+RETENTION_ROUNDS = 30  # retention runs at most once per this many maintenance intervals
 BATCH = 500
 
 _RELEASE = """
@@ -34,7 +36,6 @@ class Maintenance:
         self.client = client
         self.settings = settings
         self.token = uuid.uuid4().hex
-        self.rounds = 0
         self._write = client.register_script(scripts.WRITE)
         self._dispatch = client.register_script(scripts.DISPATCH)
         self._purge = client.register_script(scripts.PURGE)
@@ -49,127 +50,192 @@ class Maintenance:
             self.reap()
             self.dispatch_due()
             self.sweep()
-            if self.rounds % RETENTION_EVERY == 0:
+            period = max(1_000, int(self.settings.maintenance_interval * RETENTION_ROUNDS * 1000))
+            if self.client.set(keys.RETENTION_DUE, "1", nx=True, px=period):
                 self.trim()
-            self.rounds += 1
         finally:
             self._release(keys=[keys.MAINTENANCE_LOCK], args=[self.token])
         return True
 
+    def server_ms(self) -> int:
+        """The Redis server's clock: leases and retry times are kept in it."""
+        seconds, micros = self.client.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    def _redis_just_started(self) -> bool:
+        # After a Redis restart every lease looks expired, yet the workers are alive and
+        # retrying their writes: give them one lease period to renew before reaping.
+        uptime = int(self.client.info("server").get("uptime_in_seconds", 1 << 30))
+        return uptime < self.settings.lease_seconds
+
     def reap(self) -> int:
         """Requeue (or fail, past the last attempt) active jobs whose lease ran out."""
-        now = now_ms()
-        reaped = 0
-        for raw in self.client.zrangebyscore(keys.LEASES, 0, now, start=0, num=BATCH):
-            job_id = raw.decode()
-            doc, state, attempt = self.client.hmget(keys.job(job_id), "doc", "state", "attempt")
-            if doc is None or state != b"active":
-                self.client.zrem(keys.LEASES, job_id)
-                continue
-            job = loads(doc)
-            number = int(attempt)
-            if number >= self.settings.max_attempts:
-                job.update(
-                    state="failed",
-                    message="failed",
-                    finished_at=iso(now),
-                    error=error_body(
-                        "worker_lost", f"the worker stopped responding {number} times; giving up"
-                    ),
-                )
-                extra = {"finished": "failed", "lease_until": None}
-            else:
-                job.update(
-                    state="queued",
-                    progress=0,
-                    message="requeued: worker lost",
-                    error=error_body("worker_lost", "the worker stopped responding"),
-                )
-                extra = {"lease_until": None, "retry_due": now}
-            status, _ = self._write(
-                keys=[keys.job(job_id)],
-                args=scripts.write_args(
-                    job_id,
-                    dumps(job),
-                    new_state=job["state"],
-                    new_attempt=number,
-                    event=EVENT_FOR_STATE[job["state"]],
-                    expect_state="active",
-                    expect_attempt=number,
-                    lease_expired_before=now,
-                    **extra,
-                ),
+        now = self.server_ms()
+        expired = self.client.zrangebyscore(keys.LEASES, 0, now, start=0, num=BATCH)
+        if not expired or self._redis_just_started():
+            return 0
+        return sum(self._reap_one(_text(raw)) for raw in expired)
+
+    def _reap_one(self, job_id: str) -> int:
+        fields = ("doc", "state", "attempt", "handbacks")
+        doc, state, attempt, handbacks = self.client.hmget(keys.job(job_id), *fields)
+        if doc is None or state != b"active":
+            self.client.zrem(keys.LEASES, job_id)
+            return 0
+        job = loads(doc)
+        number = int(attempt)
+        charged = number - int(handbacks or 0)
+        extra: dict[str, Any]
+        if charged >= self.settings.max_attempts:
+            message = (
+                f"the worker running this job stopped responding on {charged} attempts "
+                "(crashed, killed or cut off); giving up"
             )
-            if status == b"ok":
-                reaped += 1
-                log.warning("job %s attempt %d lost its worker: %s", job_id, number, job["state"])
-        return reaped
+            job.update(
+                state="failed",
+                message="failed",
+                finished_at=iso(now_ms()),
+                error=error_body("worker_lost", message),
+            )
+            extra = {"finished": "failed"}
+        else:
+            job.update(
+                state="queued",
+                progress=0,
+                message="requeued: worker lost",
+                error=error_body("worker_lost", "the worker running this job stopped responding"),
+            )
+            kind = job["kind"]
+            extra = {"push": (queue_key(kind), job_message(kind, job_id))}
+        status, _ = self._write(
+            keys=[keys.job(job_id)],
+            args=scripts.write_args(
+                job_id,
+                dumps(job),
+                new_state=job["state"],
+                new_attempt=number,
+                event=EVENT_FOR_STATE[job["state"]],
+                expect_state="active",
+                expect_attempt=number,
+                lease_expired=True,
+                lease_ms=None,
+                cancelled_doc=dumps(cancelled(job)),
+                **extra,
+            ),
+        )
+        if status not in (b"ok", b"cancelled"):
+            return 0  # renewed, finished, purged or reaped by someone else since we looked
+        outcome = "cancelled" if status == b"cancelled" else job["state"]
+        log.warning("job %s attempt %d lost its worker: %s", job_id, number, outcome)
+        return 1
 
     def dispatch_due(self) -> int:
         """Push a queue message for each queued job whose retry time has come."""
         sent = 0
-        for raw in self.client.zrangebyscore(keys.RETRIES, 0, now_ms(), start=0, num=BATCH):
-            job_id = raw.decode()
+        due = self.client.zrangebyscore(keys.RETRIES, 0, self.server_ms(), start=0, num=BATCH)
+        for raw in due:
+            job_id = _text(raw)
             kind = self.client.hget(keys.job(job_id), "kind")
             if kind is None:
                 self.client.zrem(keys.RETRIES, job_id)
                 continue
-            kind_name = kind.decode()
-            sent += self._dispatch(
-                keys=[keys.job(job_id)],
-                args=[keys.PREFIX, job_id, queue_key(kind_name), job_message(kind_name, job_id)],
-            )
+            sent += self._push(_text(kind), job_id)
         return sent
 
+    def _push(self, kind: str, job_id: str) -> int:
+        return int(
+            self._dispatch(
+                keys=[keys.job(job_id)],
+                args=[keys.PREFIX, job_id, queue_key(kind), job_message(kind, job_id)],
+            )
+        )
+
     def sweep(self) -> int:
-        """Re-push queued jobs that have no message (a worker died between pop and claim)."""
+        """Re-push queued jobs that have had no message for a while (lost between pop and claim).
+
+        A job popped by a worker is queued without a message for the few milliseconds
+        until its claim, so a job is only re-pushed once it has been seen without one in
+        rounds at least SWEEP_GRACE_MS apart. Suspects are kept in Redis, so whichever
+        process holds the lock next carries on. A duplicate push is harmless anyway:
+        a claim only succeeds from `queued`, so the second message is skipped.
+        """
+        missing = self._jobs_without_message()
+        now = self.server_ms()
+        seen = {_text(k): int(v) for k, v in self.client.hgetall(keys.SWEEP_SUSPECTS).items()}
+        gone = [job_id for job_id in seen if job_id not in missing]
+        if gone:
+            self.client.hdel(keys.SWEEP_SUSPECTS, *gone)
         pushed = 0
+        for job_id, kind in missing.items():
+            first = seen.get(job_id)
+            if first is None:
+                self.client.hset(keys.SWEEP_SUSPECTS, job_id, now)
+            elif now - first >= SWEEP_GRACE_MS:
+                self.client.hdel(keys.SWEEP_SUSPECTS, job_id)
+                if self._push(kind, job_id):
+                    pushed += 1
+                    log.warning("job %s was queued without a message; pushed again", job_id)
+        return pushed
+
+    def _jobs_without_message(self) -> dict[str, str]:
+        missing: dict[str, str] = {}
         for kind in KINDS:
             queued = self.client.zcard(keys.index(kind, "queued"))
             waiting = self.client.llen(queue_key(kind)) + self.client.zcard(keys.RETRIES)
             if queued <= waiting:
                 continue  # every queued job can still have its message: nothing lost
-            carried = {
-                message_job_id(kind, data) for data in self.client.lrange(queue_key(kind), 0, -1)
-            }
-            retrying = {r.decode() for r in self.client.zrange(keys.RETRIES, 0, -1)}
-            cutoff = now_ms() - SWEEP_GRACE_MS
-            for raw in self.client.zrangebyscore(keys.index(kind, "queued"), 0, cutoff):
-                job_id = raw.decode()
-                if job_id in carried or job_id in retrying:
-                    continue
-                pushed += self._dispatch(
-                    keys=[keys.job(job_id)],
-                    args=[keys.PREFIX, job_id, queue_key(kind), job_message(kind, job_id)],
-                )
-                log.warning("job %s was queued without a message; pushed again", job_id)
-        return pushed
+            carried = {_message_id(kind, d) for d in self.client.lrange(queue_key(kind), 0, -1)}
+            retrying = {_text(r) for r in self.client.zrange(keys.RETRIES, 0, -1)}
+            for raw in self.client.zrange(keys.index(kind, "queued"), 0, -1):
+                job_id = _text(raw)
+                if job_id not in carried and job_id not in retrying:
+                    missing[job_id] = kind
+        return missing
 
     def trim(self) -> int:
         """Delete finished jobs (and their files) past the age or count limits."""
-        doomed: set[str] = set()
-        for kind in KINDS:
-            for state in ("completed", "failed", "cancelled"):
-                index = keys.index(kind, state)
-                if self.settings.retention_days > 0:
-                    cutoff = now_ms() - int(self.settings.retention_days * 86_400_000)
-                    doomed.update(r.decode() for r in self.client.zrangebyscore(index, 0, cutoff))
-        if self.settings.retention_max_jobs > 0:
-            finished = []
-            for kind in KINDS:
-                for state in ("completed", "failed", "cancelled"):
-                    finished += self.client.zrange(keys.index(kind, state), 0, -1, withscores=True)
-            finished.sort(key=lambda item: item[1], reverse=True)
-            doomed.update(r.decode() for r, _ in finished[self.settings.retention_max_jobs :])
-        removed = 0
-        for job_id in doomed:
-            if self._purge(keys=[keys.job(job_id)], args=[keys.PREFIX, job_id]):
-                shutil.rmtree(self.settings.artifacts_dir / job_id, ignore_errors=True)
-                shutil.rmtree(self.settings.uploads_dir / job_id, ignore_errors=True)
-                removed += 1
-        if removed:
-            log.info("retention removed %d finished jobs", removed)
-        return removed
+        return retention.trim(self.client, self.settings, self._purge)
 
 
-__all__ = ["Maintenance", "QUEUE_NAMES"]
+class MaintenanceLoop:
+    """A daemon thread running Maintenance every interval; backs off while Redis is away."""
+
+    def __init__(self, maintenance: Maintenance, interval: float) -> None:
+        self.maintenance = maintenance
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="maintenance", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        delay, down = self.interval, False
+        while not self._stop.wait(delay):
+            try:
+                self.maintenance.run_once()
+            except redis.RedisError as exc:
+                if not down:
+                    log.warning("maintenance paused: Redis unreachable (%s)", exc)
+                down = True
+                delay = min(max(delay * 2, 0.1), max(self.interval, 5.0))
+                continue
+            except Exception:
+                log.exception("maintenance round failed")
+            if down:
+                log.info("maintenance resumed: Redis reachable again")
+            delay, down = self.interval, False
+
+
+def _message_id(kind: str, data: bytes) -> str | None:
+    try:
+        return message_job_id(kind, data)
+    except Exception:  # a message that is not ours (or not for this version): not a carrier
+        return None
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -9,7 +9,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .ledger import Attempt, LeaseLost, Ledger
+from ..logs import request_id
+from .ledger import Attempt, LeaseLost, Ledger, StoreUnreachable
 from .model import error_body
 from .pipelines import Cancelled, Pipeline, PipelineError, TransientError
 
@@ -40,6 +41,8 @@ class AttemptReporter:
         self.stopping = stopping
 
     def report(self, progress: int, message: str) -> None:
+        if self.attempt.lost:
+            raise LeaseLost(self.attempt.job_id)
         if self.stopping.is_set():
             raise HandBack
         if self.ledger.progress(self.attempt, progress, message):
@@ -87,7 +90,7 @@ class Runner:
         self.artifacts_dir = artifacts_dir
         self.max_attempts = max_attempts
         self.retry_base = retry_base
-        self.stopping = threading.Event()
+        self.stopping = ledger.stopping  # one flag: the ledger also shortens its retries
         self.active: dict[str, Attempt] = {}
         self._lock = threading.Lock()
 
@@ -96,26 +99,55 @@ class Runner:
             return list(self.active.values())
 
     def run(self, kind: str, job_id: str) -> None:
-        attempt = self.ledger.claim(job_id)
+        try:
+            attempt = self.ledger.claim(job_id)
+        except StoreUnreachable:
+            # The message is spent; the sweep pushes a new one for a job left queued.
+            log.warning("job %s not claimed: Redis unreachable", job_id)
+            return
         if attempt is None:
             log.info("job %s is not queued any more; message skipped", job_id)
             return
+        traced = request_id.set(attempt.job.get("request_id") or "-")  # logs name the request
         log.info("job %s attempt %d started", job_id, attempt.number)
         with self._lock:
             self.active[job_id] = attempt
+        folder = artifact_folder(self.artifacts_dir, job_id, attempt.number)
         try:
-            self._drive(kind, attempt)
+            self._drive(kind, attempt, folder)
         except LeaseLost:
             log.warning(
                 "job %s attempt %d lost its lease; its writes were refused", job_id, attempt.number
             )
+            # Another attempt owns the job now; this one's files must not linger.
+            shutil.rmtree(folder, ignore_errors=True)
+        except StoreUnreachable:
+            log.warning(
+                "job %s attempt %d abandoned: Redis unreachable; the reaper will requeue it",
+                job_id,
+                attempt.number,
+            )
         finally:
             with self._lock:
                 self.active.pop(job_id, None)
+            request_id.reset(traced)
 
-    def _drive(self, kind: str, attempt: Attempt) -> None:
+    def hand_back_all(self) -> None:
+        """Requeue every running attempt from this thread (the consumer is going down now).
+
+        The attempts' own threads may still be running; fencing refuses their writes.
+        """
+        for attempt in self.running():
+            try:
+                self.ledger.requeue(
+                    attempt, delay=0, message="requeued: worker stopped", error=None, handback=True
+                )
+                log.info("job %s handed back to its queue", attempt.job_id)
+            except (LeaseLost, StoreUnreachable):
+                pass  # finished or superseded meanwhile, or Redis is away: the reaper covers it
+
+    def _drive(self, kind: str, attempt: Attempt, folder: Path) -> None:
         job_id = attempt.job_id
-        folder = artifact_folder(self.artifacts_dir, job_id, attempt.number)
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         reporter = AttemptReporter(self.ledger, attempt, self.stopping)
@@ -126,7 +158,9 @@ class Runner:
         except Cancelled:
             self.ledger.finish(attempt, "cancelled", message="cancelled")
         except (HandBack, KeyboardInterrupt):
-            self.ledger.requeue(attempt, delay=0, message="requeued: worker stopped", error=None)
+            self.ledger.requeue(
+                attempt, delay=0, message="requeued: worker stopped", error=None, handback=True
+            )
             log.info("job %s handed back to its queue", job_id)
         except TransientError as exc:
             self._retry_or_fail(attempt, exc)
@@ -150,8 +184,8 @@ class Runner:
 
     def _retry_or_fail(self, attempt: Attempt, exc: TransientError) -> None:
         error = error_body(exc.code, str(exc))
-        if attempt.number >= self.max_attempts:
-            error["message"] = f"gave up after {attempt.number} attempts: {exc}"
+        if attempt.charged >= self.max_attempts:
+            error["message"] = f"gave up after {attempt.charged} attempts: {exc}"
             self.ledger.finish(attempt, "failed", message="failed", error=error)
             return
         delay = retry_delay(self.retry_base, attempt.number)

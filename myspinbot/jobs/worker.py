@@ -10,12 +10,14 @@ import threading
 from typing import Any
 
 import redis
-from huey.consumer import Consumer
+from huey.consumer import Consumer, Scheduler, Worker
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
 
 from ..config import Settings
 from . import keys
 from .ledger import Ledger
-from .maintenance import Maintenance
+from .maintenance import Maintenance, MaintenanceLoop
 from .model import now_ms
 from .pipelines.mock import MockGenerate, MockTrain
 from .queues import QUEUES, bind_queues, default_redis_url
@@ -28,8 +30,13 @@ SHUTDOWN_TIMEOUT = 7.0  # under Sanic's ~10 s grace for managed processes
 
 
 def redis_client(url: str) -> redis.Redis:
+    """Bounded waits, and one quick reconnect: the ledger owns longer retries (with fencing)."""
     return redis.Redis.from_url(
-        url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
+        url,
+        socket_timeout=5,
+        socket_connect_timeout=3,
+        health_check_interval=30,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 1),
     )
 
 
@@ -58,7 +65,9 @@ class WorkerRuntime:
             max_attempts=settings.max_attempts,
             retry_base=settings.retry_base_seconds,
         )
-        self.maintenance = Maintenance(self.client, settings)
+        self.maintenance = MaintenanceLoop(
+            Maintenance(self.client, settings), settings.maintenance_interval
+        )
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
         self.queues: set[str] = set()
         self._lock = threading.Lock()
@@ -73,7 +82,7 @@ class WorkerRuntime:
                 return
             self._started = True
         threading.Thread(target=self._beat_loop, name="heartbeat", daemon=True).start()
-        threading.Thread(target=self._maintenance_loop, name="maintenance", daemon=True).start()
+        self.maintenance.start()
 
     def stop(self) -> None:
         """Stop taking new steps: running attempts hand their jobs back at the next step."""
@@ -81,6 +90,7 @@ class WorkerRuntime:
 
     def close(self) -> None:
         self._stop.set()
+        self.maintenance.stop()
         try:
             for queue in self.queues:
                 self.client.zrem(keys.workers(queue), self.identity)
@@ -89,11 +99,18 @@ class WorkerRuntime:
 
     def _beat_loop(self) -> None:
         interval = min(2.0, self.settings.lease_seconds / 3)
+        down = False
         while not self._stop.wait(interval):
             try:
                 self.beat()
             except redis.RedisError as exc:
-                log.warning("heartbeat failed (%s); retrying", exc)
+                if not down:
+                    log.warning("heartbeat failed: Redis unreachable (%s); retrying", exc)
+                down = True
+                continue
+            if down:
+                log.info("heartbeat restored")
+            down = False
 
     def beat(self) -> None:
         stamp = now_ms()
@@ -103,16 +120,12 @@ class WorkerRuntime:
             pipe.zremrangebyscore(keys.workers(queue), 0, stamp - WORKER_TTL_MS)
         pipe.execute()
         for attempt in self.runner.running():
-            self.ledger.heartbeat(attempt.job_id, attempt.number)
-
-    def _maintenance_loop(self) -> None:
-        while not self._stop.wait(self.settings.maintenance_interval):
-            try:
-                self.maintenance.run_once()
-            except redis.RedisError as exc:
-                log.warning("maintenance skipped (%s)", exc)
-            except Exception:
-                log.exception("maintenance failed")
+            if not attempt.lost and not self.ledger.heartbeat(attempt):
+                log.warning(
+                    "job %s attempt %d was superseded; it stops at its next step",
+                    attempt.job_id,
+                    attempt.number,
+                )
 
 
 _runtime: WorkerRuntime | None = None
@@ -137,8 +150,50 @@ def install_runtime(settings: Settings, redis_url: str) -> WorkerRuntime:
         return _runtime
 
 
+class _Worker(Worker):
+    """Huey's worker loop, saying once that Redis is away instead of a traceback per poll."""
+
+    redis_down = False
+
+    def loop(self, now: Any = None) -> None:
+        try:
+            task = self.huey.dequeue()
+        except redis.RedisError as exc:
+            if not self.redis_down:
+                log.warning(
+                    "queue %s: Redis unreachable (%s); polling with backoff", self.huey.name, exc
+                )
+            self.redis_down = True
+            self.sleep()  # Huey's backoff: delay grows by `backoff` up to `max_delay`
+            return
+        if self.redis_down:
+            log.info("queue %s: Redis reachable again", self.huey.name)
+            self.redis_down = False
+            self.delay = self.default_delay
+        if task is None:
+            return  # the storage blocks (BRPOP with a timeout): poll again at once
+        try:
+            self.huey.execute(task, now)
+        except Exception:
+            log.exception("unhandled error while running task %s", task.id)
+
+
+class _IdleScheduler(Scheduler):
+    """No schedule to read: our retries live in our own zset and no task has an eta.
+
+    Huey's scheduler would poll an always-empty schedule every second and log a
+    traceback each time Redis is away.
+    """
+
+    def loop(self, now: Any = None) -> None:
+        self.stop_flag.wait(1.0)
+
+
 class _Consumer(Consumer):
     """Huey's consumer, telling our runner to hand jobs back as soon as a stop begins."""
+
+    worker_class = _Worker
+    scheduler_class = _IdleScheduler
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -146,8 +201,14 @@ class _Consumer(Consumer):
         self._signal_actions.pop(signal.SIGHUP, None)
 
     def stop(self, graceful: bool = False) -> None:
-        runtime().stop()
+        rt = runtime()
+        rt.stop()
+        # Graceful (SIGINT): attempts hand back at their next step while Huey joins the
+        # threads. Immediate (SIGTERM), or a step longer than the shutdown timeout: Huey
+        # cannot interrupt its threads, so hand their jobs back from here; fencing refuses
+        # whatever those threads still try to write before the process exits.
         super().stop(graceful=graceful)
+        rt.runner.hand_back_all()
 
 
 def run_consumer(queue: str, settings: Settings, threads: int, **_: Any) -> None:

@@ -5,16 +5,31 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.utils import floatToGoString
 
 from ..jobs.model import DURATION_BUCKETS, FINISHED, KINDS, STATES
 
+BUCKET_BOUNDS = [*map(floatToGoString, DURATION_BUCKETS), "+Inf"]
+
 
 class RedisJobCollector:
-    def __init__(self, snapshot: dict[str, Any]) -> None:
+    """Every series for both queues, zeros included; None (Redis unreachable): only redis_up."""
+
+    def __init__(self, snapshot: dict[str, Any] | None) -> None:
         self.snapshot = snapshot
 
-    def collect(self) -> Iterator[Any]:
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("myspinbot_redis_up", "Whether /metrics could read Redis")
+        up.add_metric([], 0 if self.snapshot is None else 1)
+        yield up
+        if self.snapshot is None:
+            return
         snap = self.snapshot
         depth = GaugeMetricFamily("myspinbot_queue_depth", "Jobs waiting", labels=["queue"])
         workers = GaugeMetricFamily("myspinbot_workers", "Live worker processes", labels=["queue"])
@@ -29,20 +44,20 @@ class RedisJobCollector:
             workers.add_metric([kind], snap["health"]["workers"][kind])
             for state in STATES:
                 jobs.add_metric([kind, state], snap["counts"][kind][state])
-            for state in sorted(FINISHED):
-                finished.add_metric([kind, state], snap["finished"].get(f"{kind}:{state}", 0))
+            for outcome in sorted(FINISHED):
+                finished.add_metric([kind, outcome], snap["finished"].get(f"{kind}:{outcome}", 0))
         yield from (depth, workers, jobs, finished)
-        yield self._durations()
+        yield self._durations(snap["durations"])
 
-    def _durations(self) -> HistogramMetricFamily:
+    @staticmethod
+    def _durations(durations: dict[str, dict[str, float]]) -> HistogramMetricFamily:
         family = HistogramMetricFamily(
             "myspinbot_job_duration_seconds", "Job duration, start to finish", labels=["queue"]
         )
         for kind in KINDS:
-            hist = self.snapshot["durations"][kind]
+            hist = durations[kind]
             cumulative, buckets = 0.0, []
-            bounds = [*map(str, DURATION_BUCKETS), "+Inf"]
-            for index, bound in enumerate(bounds):
+            for index, bound in enumerate(BUCKET_BOUNDS):
                 cumulative += hist.get(f"b{index}", 0)
                 buckets.append((bound, cumulative))
             family.add_metric([kind], buckets, sum_value=hist.get("sum", 0.0))

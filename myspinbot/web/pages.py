@@ -44,4 +44,9 @@ async def favicon(request: Request) -> HTTPResponse:
     icon = DIST_DIR / "favicon.svg"
     if not icon.is_file():
         return empty(status=204)
-    return await file(icon, mime_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+    return await file(
+        icon,
+        mime_type="image/svg+xml",
+        max_age=86400,
+        request_headers=request.headers,
+    )

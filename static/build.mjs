@@ -1,0 +1,72 @@
+// Build the dashboard's assets into static/dist/ (usage: node static/build.mjs [--watch]).
+import { spawn, spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, watch, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const src = join(root, "static", "src");
+const dist = join(root, "static", "dist");
+const require = createRequire(import.meta.url);
+
+// Order matters: helpers first, then the components that use them.
+const scripts = ["util.js", "live.js", "dashboard.js", "cards.js", "generate-form.js", "train-form.js"];
+
+function tailwindBin() {
+  const pkgPath = require.resolve("@tailwindcss/cli/package.json");
+  const pkg = JSON.parse(readFileSync(pkgPath, "utf8"));
+  const bin = typeof pkg.bin === "string" ? pkg.bin : pkg.bin.tailwindcss;
+  return join(dirname(pkgPath), bin);
+}
+
+function cssArgs(extra = []) {
+  return [tailwindBin(), "-i", join(src, "app.css"), "-o", join(dist, "app.css"), ...extra];
+}
+
+function buildScripts() {
+  const parts = scripts.map((name) => {
+    const body = readFileSync(join(src, "js", name), "utf8");
+    return `/* ${name} */\n${body.trimEnd()}\n`;
+  });
+  writeFileSync(join(dist, "app.js"), parts.join("\n"));
+}
+
+function copyStatic() {
+  copyFileSync(require.resolve("@alpinejs/csp/dist/cdn.min.js"), join(dist, "alpine.min.js"));
+  copyFileSync(join(src, "favicon.svg"), join(dist, "favicon.svg"));
+}
+
+function buildOnce() {
+  rmSync(dist, { recursive: true, force: true });
+  mkdirSync(dist, { recursive: true });
+  copyStatic();
+  buildScripts();
+  const css = spawnSync(process.execPath, cssArgs(["--minify"]), { cwd: root, stdio: "inherit" });
+  if (css.status !== 0) {
+    console.error("static/build.mjs: the Tailwind build failed");
+    process.exit(css.status ?? 1);
+  }
+  console.log(`static/build.mjs: assets written to ${dist}`);
+}
+
+function watchMode() {
+  mkdirSync(dist, { recursive: true });
+  copyStatic();
+  buildScripts();
+  watch(join(src, "js"), () => {
+    try {
+      buildScripts();
+    } catch (err) {
+      console.error(`static/build.mjs: ${err.message}`);
+    }
+  });
+  const css = spawn(process.execPath, cssArgs(["--watch"]), { cwd: root, stdio: "inherit" });
+  css.on("exit", (code) => process.exit(code ?? 0));
+}
+
+if (process.argv.includes("--watch")) {
+  watchMode();
+} else {
+  buildOnce();
+}

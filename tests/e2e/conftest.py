@@ -1,0 +1,129 @@
+"""Fixtures for the browser tests: Debian's Chromium driving a real server process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .e2e_support import CHROMIUM_ARGS, DIST, PROBE_SCRIPT, ServerProcess, free_port
+
+CHROMIUM = os.environ.get("MYSPINBOT_CHROMIUM", "/usr/bin/chromium")
+EXPECT_TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.skip(f"browser tests need Chromium at {CHROMIUM} (set MYSPINBOT_CHROMIUM)")
+    assets = ("app.js", "app.css", "alpine.min.js")
+    missing = [name for name in assets if not (DIST / name).is_file()]
+    if missing:
+        pytest.fail(
+            f"front-end assets missing in {DIST} ({', '.join(missing)}): "
+            "run `npm ci && npm run build` (make install)"
+        )
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_executable: str) -> Iterator[Any]:
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=chromium_executable, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def start_server(
+    chromium_executable: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., ServerProcess]]:
+    """Start `python app.py` processes; every one is stopped at the end of the session."""
+    started: list[ServerProcess] = []
+
+    def start(step_seconds: float = 0.1, steps: int = 10) -> ServerProcess:
+        data_dir = tmp_path_factory.mktemp("server") / "data"
+        server = ServerProcess(data_dir, free_port(), step_seconds=step_seconds, steps=steps)
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(start_server: Callable[..., ServerProcess]) -> ServerProcess:
+    """One server shared by the tests that do not stop it or need slow jobs."""
+    return start_server()
+
+
+@dataclass
+class Probe:
+    """What a page said on its console and through its probe script."""
+
+    page: Any
+    response: Any = None
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+    def csp_violations(self) -> list[str]:
+        return list(self.page.evaluate("window.__probe ? window.__probe.csp : []"))
+
+
+@pytest.fixture
+def open_dashboard(browser: Any) -> Iterator[Callable[..., Probe]]:
+    """Open the dashboard of a server in a fresh context; no CSP violation or uncaught
+    error may happen in any test."""
+    contexts: list[Any] = []
+    probes: list[Probe] = []
+
+    def open_page(server: ServerProcess, **context_options: Any) -> Probe:
+        options = {"viewport": {"width": 1360, "height": 900}, **context_options}
+        context = browser.new_context(**options)
+        contexts.append(context)
+        context.add_init_script(PROBE_SCRIPT)
+        page = context.new_page()
+        probe = Probe(page)
+        probes.append(probe)
+        page.on(
+            "console",
+            lambda msg: probe.console_errors.append(msg.text) if msg.type == "error" else None,
+        )
+        page.on("pageerror", lambda err: probe.page_errors.append(str(err)))
+
+        def on_dialog(dialog: Any) -> None:
+            probe.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        probe.response = page.goto(f"{server.url}/")
+        return probe
+
+    yield open_page
+    try:
+        for probe in probes:
+            if not probe.page.is_closed():
+                assert probe.csp_violations() == []
+            assert probe.page_errors == []
+    finally:
+        for context in contexts:
+            context.close()
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    path = Path(__file__).resolve().parents[2] / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path

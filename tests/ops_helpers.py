@@ -1,0 +1,200 @@
+"""Read the ops/ files the way their tools do: PromQL in the dashboard, Compose variables."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DASHBOARD = REPO / "ops" / "grafana" / "dashboards" / "myspinbot.json"
+API_MD = REPO.parent / "shared" / "API.md"
+
+# Sample-name suffixes of histograms and summaries; `_total` is part of a
+# counter's exposed name and stays.
+_SERIES_SUFFIXES = ("_bucket", "_sum", "_count")
+
+# PromQL keywords that look like metric names: grouping and vector-matching
+# modifiers, set operators, `bool`, `offset`, and the number literals Inf/NaN.
+_GROUPING = ("by", "without", "on", "ignoring", "group_left", "group_right")
+_OPERATORS = ("bool", "offset", "and", "or", "unless", "atan2", "inf", "nan")
+_KEYWORDS = frozenset(_GROUPING + _OPERATORS)
+
+_STRING = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')
+_MATCHERS = re.compile(r"\{[^{}]*\}")
+_RANGE = re.compile(r"\[[^\[\]]*\]")
+_LABEL_LIST = re.compile(rf"\b(?:{'|'.join(_GROUPING)})\s*\([^()]*\)")
+_GRAFANA_VAR = re.compile(r"\$\{[^}]*\}|\$\w+")
+_IDENT = re.compile(r"(?<![\w.:])[A-Za-z_:][\w:]*")
+
+
+def base_metric_name(name: str) -> str:
+    """Strip a histogram or summary sample suffix (`_bucket`, `_sum`, `_count`)."""
+    for suffix in _SERIES_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """Return the metric names (as written) that a PromQL expression selects."""
+    text = _STRING.sub('""', expr)
+    text = _MATCHERS.sub(" ", text)
+    text = _RANGE.sub(" ", text)
+    text = _LABEL_LIST.sub(" ", text)
+    text = _GRAFANA_VAR.sub(" ", text)
+    names = set()
+    for match in _IDENT.finditer(text):
+        word = match.group()
+        if word.lower() in _KEYWORDS or text[match.end() :].lstrip().startswith("("):
+            continue  # an operator keyword, or a function / aggregation name
+        names.add(word)
+    return names
+
+
+def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for panel in panels:
+        yield panel
+        yield from _panels(panel.get("panels", []))  # a collapsed row holds its panels
+
+
+def dashboard_panels(dashboard: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Return every panel of a dashboard, rows and the panels inside rows included."""
+    return list(_panels(dashboard.get("panels", [])))
+
+
+def _variable_promql(query: Any) -> str | None:
+    """The PromQL inside a Grafana Prometheus variable query, if it has any."""
+    if isinstance(query, Mapping):
+        query = query.get("query", "")
+    if not isinstance(query, str):
+        return None
+    match = re.fullmatch(r"\s*(label_values|query_result)\((.*)\)\s*", query, re.DOTALL)
+    if match is None:
+        return None  # metrics(regex), label_names(): no metric selected by name
+    function, args = match.groups()
+    if function == "query_result":
+        return args
+    # label_values(selector, label): the label comes last and holds no comma;
+    # label_values(label) alone names no metric.
+    selector, comma, label = args.rpartition(",")
+    return selector if comma and re.fullmatch(r"\s*\w+\s*", label) else None
+
+
+def dashboard_expressions(path: Path | str = DASHBOARD) -> list[str]:
+    """Return every PromQL expression of a dashboard: panel targets and variable queries."""
+    dashboard = json.loads(Path(path).read_text(encoding="utf-8"))
+    exprs = [
+        target["expr"]
+        for panel in dashboard_panels(dashboard)
+        for target in panel.get("targets", [])
+        if target.get("expr")
+    ]
+    for variable in dashboard.get("templating", {}).get("list", []):
+        if variable.get("type") == "query":
+            promql = _variable_promql(variable.get("query"))
+            if promql:
+                exprs.append(promql)
+    return exprs
+
+
+def dashboard_metric_names(path: Path | str = DASHBOARD) -> set[str]:
+    """Return the base metric names that a Grafana dashboard's expressions use.
+
+    Names are as exposed on /metrics, minus the `_bucket`/`_sum`/`_count` sample
+    suffixes of histograms (`_total` stays): `myspinbot_job_duration_seconds`,
+    `myspinbot_jobs_finished_total`. Compare with `exposition_metric_names()`.
+    """
+    names: set[str] = set()
+    for expr in dashboard_expressions(path):
+        names |= {base_metric_name(name) for name in promql_metric_names(expr)}
+    return names
+
+
+def exposition_metric_names(text: str) -> set[str]:
+    """Return the base metric names of a Prometheus text exposition (a /metrics body).
+
+    Each sample name goes through the same suffix stripping as
+    `dashboard_metric_names()`, so `dashboard_metric_names() <= exposition_metric_names(body)`
+    holds when every name the dashboard queries is exported.
+    """
+    names = set()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            names.add(base_metric_name(re.split(r"[{\s]", line, maxsplit=1)[0]))
+    return names
+
+
+def api_md_metric_names(path: Path | str = API_MD) -> set[str]:
+    """Return the metric names that API.md's Metrics section lists (`name{labels}` bullets)."""
+    text = Path(path).read_text(encoding="utf-8")
+    section = re.search(r"^## Metrics\b.*?$(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
+    if section is None:
+        raise ValueError(f"{path} has no '## Metrics' section")
+    return set(re.findall(r"^\s*[-*]\s+`([a-zA-Z_:][\w:]*)", section.group(1), re.MULTILINE))
+
+
+# ------------------------------------------------------------ Compose files
+
+_COMPOSE_VAR = re.compile(r"\$(?:(\$)|\{(\w+)(?:(:?[-?+])([^}]*))?\}|(\w+))")
+
+
+class MissingVariableError(KeyError):
+    """A `${VAR:?message}` / `${VAR?message}` variable is unset (or empty, with `:`)."""
+
+
+def _substitute(match: re.Match[str], env: Mapping[str, str]) -> str:
+    dollar, name, op, arg, bare = match.groups()
+    if dollar:
+        return "$"
+    if bare:
+        return env.get(bare, "")
+    value = env.get(name)
+    if op is None:
+        return value or ""
+    unset = value is None or (op.startswith(":") and value == "")
+    kind = op[-1]
+    if kind == "-":
+        return arg if unset else value
+    if kind == "+":
+        return "" if unset else arg
+    if unset:
+        raise MissingVariableError(f"{name}: {arg}")
+    return value
+
+
+def interpolate(node: Any, env: Mapping[str, str] | None = None) -> Any:
+    """Apply Compose variable interpolation to every string of a loaded Compose file."""
+    env = os.environ if env is None else env
+    if isinstance(node, str):
+        return _COMPOSE_VAR.sub(lambda m: _substitute(m, env), node)
+    if isinstance(node, list):
+        return [interpolate(item, env) for item in node]
+    if isinstance(node, dict):
+        return {key: interpolate(value, env) for key, value in node.items()}
+    return node
+
+
+def compose_variables(node: Any) -> set[str]:
+    """Return the names of the variables that a loaded Compose file interpolates."""
+    if isinstance(node, str):
+        return {m.group(2) or m.group(5) for m in _COMPOSE_VAR.finditer(node) if not m.group(1)}
+    if isinstance(node, list):
+        return set().union(*(compose_variables(item) for item in node))
+    if isinstance(node, dict):
+        return set().union(*(compose_variables(value) for value in node.values()))
+    return set()
+
+
+def env_file_names(path: Path | str) -> set[str]:
+    """Return the variable names that a `.env`-style file assigns (comments skipped)."""
+    names = set()
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        match = re.match(r"\s*(?:export\s+)?([A-Za-z_]\w*)\s*=", line)
+        if match:
+            names.add(match.group(1))
+    return names

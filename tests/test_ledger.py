@@ -1,0 +1,253 @@
+"""The ledger's fencing against a real Redis: claims, zombies, cancels, lost replies, outages."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from reliability_support import RedisServer, create_job, job, redis_server
+
+from myspinbot.jobs import keys, scripts
+from myspinbot.jobs.ledger import Attempt, LeaseLost, Ledger, StoreUnreachable
+from myspinbot.jobs.model import dumps
+from myspinbot.jobs.queues import queue_key
+from myspinbot.jobs.worker import redis_client
+
+
+@pytest.fixture()
+def client(external_redis: str) -> Iterator[redis.Redis]:
+    conn = redis_client(external_redis)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture()
+def ledger(client: redis.Redis) -> Ledger:
+    return Ledger(client, lease_seconds=30)
+
+
+def claimed(ledger: Ledger, job_id: str) -> Attempt:
+    attempt = ledger.claim(job_id)
+    assert attempt is not None
+    return attempt
+
+
+def expire_and_requeue(ledger: Ledger, attempt: Attempt) -> None:
+    """What the reaper does to a lost attempt (its own tests are in test_maintenance)."""
+    ledger.requeue(attempt, delay=0, message="requeued: worker lost", error=None)
+
+
+def test_claim_moves_queued_to_active_with_a_new_attempt(ledger: Ledger, client) -> None:
+    job_id = create_job(client)
+    attempt = claimed(ledger, job_id)
+    assert attempt.number == 1 and attempt.charged == 1
+    record = job(client, job_id)
+    assert record["state"] == "active" and record["attempt"] == 1 and record["started_at"]
+    assert client.zscore(keys.LEASES, job_id) is not None
+
+
+def test_a_second_claim_of_the_same_job_is_refused(ledger: Ledger, client) -> None:
+    job_id = create_job(client)
+    claimed(ledger, job_id)
+    assert ledger.claim(job_id) is None
+    assert job(client, job_id)["attempt"] == 1
+
+
+def test_concurrent_claims_have_exactly_one_winner(ledger: Ledger, client) -> None:
+    job_id = create_job(client)
+    results: list[Attempt | None] = []
+    barrier = threading.Barrier(8)
+
+    def claim() -> None:
+        barrier.wait()
+        results.append(Ledger(redis_client_like(client), 30).claim(job_id))
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    winners = [r for r in results if r is not None]
+    assert len(results) == 8 and len(winners) == 1
+    assert job(client, job_id)["attempt"] == 1
+
+
+def redis_client_like(client: redis.Redis) -> redis.Redis:
+    return redis.Redis(connection_pool=client.connection_pool)
+
+
+def test_a_zombie_attempt_cannot_write_after_another_took_over(ledger: Ledger, client) -> None:
+    job_id = create_job(client)
+    zombie = claimed(ledger, job_id)
+    ledger.progress(zombie, 30, "step 3")
+    expire_and_requeue(ledger, Attempt(job=dict(zombie.job), number=1, owner=zombie.owner))
+    zombie.lost = False  # the zombie has not noticed anything yet
+    current = claimed(ledger, job_id)
+    assert current.number == 2
+    ledger.progress(current, 10, "step 1")
+    with pytest.raises(LeaseLost):
+        ledger.progress(zombie, 90, "step 9")
+    with pytest.raises(LeaseLost):
+        ledger.finish(zombie, "completed", message="done", artifacts=[])
+    record = job(client, job_id)
+    assert record["state"] == "active" and record["attempt"] == 2
+    assert record["progress"] == 10 and record["message"] == "step 1"
+    ledger.finish(current, "completed", message="done", artifacts=[])
+    assert job(client, job_id)["state"] == "completed"
+
+
+def test_heartbeat_of_a_superseded_attempt_marks_it_lost(ledger: Ledger, client) -> None:
+    job_id = create_job(client)
+    first = claimed(ledger, job_id)
+    assert ledger.heartbeat(first)
+    expire_and_requeue(ledger, Attempt(job=dict(first.job), number=1, owner=first.owner))
+    claimed(ledger, job_id)
+    assert not ledger.heartbeat(first)
+    assert first.lost
+    with pytest.raises(LeaseLost):
+        ledger.progress(first, 50, "late")
+
+
+def cancel_queued(client: redis.Redis, job_id: str, version: bytes | None = None) -> bytes:
+    """What JobService.cancel does to a queued job: a write guarded by the version it read."""
+    doc, current = client.hmget(keys.job(job_id), "doc", "version")
+    record = {**json.loads(doc), "state": "cancelled", "message": "cancelled"}
+    status, _ = client.register_script(scripts.WRITE)(
+        keys=[keys.job(job_id)],
+        args=scripts.write_args(
+            job_id,
+            dumps(record),
+            new_state="cancelled",
+            new_attempt=record["attempt"],
+            event="cancelled",
+            expect_state="queued",
+            expect_version=(version or current).decode(),
+            finished="cancelled",
+        ),
+    )
+    return status
+
+
+def test_cancel_then_claim_never_runs_the_job(ledger: Ledger, client) -> None:
+    job_id = create_job(client)
+    assert cancel_queued(client, job_id) == b"ok"
+    assert ledger.claim(job_id) is None
+    assert job(client, job_id)["state"] == "cancelled"
+
+
+def test_a_cancel_that_read_before_a_claim_is_refused(ledger: Ledger, client) -> None:
+    job_id = create_job(client)
+    read_before = client.hget(keys.job(job_id), "version")
+    claimed(ledger, job_id)
+    assert cancel_queued(client, job_id, read_before) == b"stale"
+    assert job(client, job_id)["state"] == "active"
+
+
+def test_a_cancel_requested_while_active_wins_over_a_requeue(ledger: Ledger, client) -> None:
+    job_id = create_job(client)
+    attempt = claimed(ledger, job_id)
+    client.hset(keys.job(job_id), "cancel", "1")  # REQUEST_CANCEL on an active job
+    depth = client.llen(queue_key("generate"))
+    status = ledger.requeue(attempt, delay=0, message="requeued", error=None, handback=True)
+    assert status == "cancelled"
+    record = job(client, job_id)
+    assert record["state"] == "cancelled" and record["finished_at"]
+    assert client.llen(queue_key("generate")) == depth  # no message for a cancelled job
+    assert client.hget(keys.job(job_id), "cancel") is None
+    assert client.zscore(keys.LEASES, job_id) is None
+    assert client.hget(keys.FINISHED_COUNTS, "generate:cancelled") == b"1"
+
+
+def test_hand_backs_do_not_count_against_the_attempts(ledger: Ledger, client) -> None:
+    job_id = create_job(client)
+    for number in (1, 2, 3):
+        attempt = claimed(ledger, job_id)
+        assert attempt.number == number and attempt.charged == 1
+        ledger.requeue(
+            attempt, delay=0, message="requeued: worker stopped", error=None, handback=True
+        )
+    attempt = claimed(ledger, job_id)
+    assert attempt.number == 4 and attempt.charged == 1
+    ledger.requeue(attempt, delay=0, message="requeued: worker lost", error=None)
+    assert claimed(ledger, job_id).charged == 2
+
+
+def test_a_delayed_retry_waits_in_the_retry_set_not_the_queue(ledger: Ledger, client) -> None:
+    job_id = create_job(client)
+    client.delete(queue_key("generate"))
+    attempt = claimed(ledger, job_id)
+    ledger.requeue(attempt, delay=60, message="retrying in 60s", error=None)
+    assert client.llen(queue_key("generate")) == 0
+    due = client.zscore(keys.RETRIES, job_id)
+    seconds, micros = client.time()
+    assert due is not None and 55_000 < due - (seconds * 1000 + micros // 1000) <= 60_000
+
+
+class LostReply:
+    """Runs the script, then loses the reply once: the ambiguous outcome of a dropped link."""
+
+    def __init__(self, script: Any) -> None:
+        self.script = script
+        self.armed = True
+
+    def __call__(self, **kwargs: Any) -> Any:
+        result = self.script(**kwargs)
+        if self.armed:
+            self.armed = False
+            raise redis.ConnectionError("connection lost after the command ran")
+        return result
+
+
+def test_a_claim_whose_reply_was_lost_is_still_ours(ledger: Ledger, client) -> None:
+    job_id = create_job(client)
+    ledger._scripts["write"] = LostReply(ledger._scripts["write"])
+    attempt = ledger.claim(job_id)
+    assert attempt is not None and attempt.number == 1
+    ledger.progress(attempt, 50, "half")  # its writes pass the fence: it really is the owner
+    assert job(client, job_id)["attempt"] == 1
+
+
+def test_a_finish_whose_reply_was_lost_is_not_mistaken_for_a_lost_lease(
+    ledger: Ledger, client
+) -> None:
+    job_id = create_job(client)
+    attempt = claimed(ledger, job_id)
+    ledger._scripts["write"] = LostReply(ledger._scripts["write"])
+    ledger.finish(attempt, "completed", message="done", artifacts=[])
+    record = job(client, job_id)
+    assert record["state"] == "completed" and record["attempt"] == 1
+    assert client.hget(keys.FINISHED_COUNTS, "generate:completed") == b"1"
+
+
+def test_writes_ride_out_a_redis_restart(redis_binary: str, tmp_path: Path) -> None:
+    with redis_server(redis_binary, tmp_path / "redis") as server:
+        conn = redis_client(server.url)
+        ledger = Ledger(conn, lease_seconds=30)
+        job_id = create_job(conn)
+        attempt = claimed(ledger, job_id)
+        server.kill()
+        restarter = threading.Timer(1.0, server.start)
+        restarter.start()
+        ledger.progress(attempt, 40, "after the outage")  # blocks until Redis is back
+        restarter.join()
+        record = job(conn, job_id)
+        assert record["progress"] == 40 and record["attempt"] == 1
+        ledger.finish(attempt, "completed", message="done", artifacts=[])
+        assert job(conn, job_id)["state"] == "completed"
+        conn.close()
+
+
+def test_a_write_gives_up_when_redis_stays_away(redis_binary: str, tmp_path: Path) -> None:
+    server = RedisServer(redis_binary, tmp_path / "redis").start()
+    conn = redis_client(server.url)
+    ledger = Ledger(conn, lease_seconds=30, patience=1.0)
+    attempt = claimed(ledger, create_job(conn))
+    server.kill()
+    with pytest.raises(StoreUnreachable):
+        ledger.progress(attempt, 40, "nobody listens")
+    conn.close()
