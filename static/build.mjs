@@ -35,6 +35,13 @@ function buildScripts() {
 function copyStatic() {
   copyFileSync(require.resolve("@alpinejs/csp/dist/cdn.min.js"), join(dist, "alpine.min.js"));
   copyFileSync(join(src, "favicon.svg"), join(dist, "favicon.svg"));
+  // The API docs page (/docs): Swagger UI served by the app itself, so it works offline.
+  const docs = join(dist, "docs");
+  mkdirSync(docs, { recursive: true });
+  for (const name of ["swagger-ui.css", "swagger-ui-bundle.js"]) {
+    copyFileSync(require.resolve(`swagger-ui-dist/${name}`), join(docs, name));
+  }
+  copyFileSync(join(src, "js", "docs.js"), join(docs, "docs.js"));
 }
 
 function buildOnce() {

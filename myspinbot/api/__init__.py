@@ -66,7 +66,10 @@ def as_api_error(request: Request, exc: Exception) -> MySpinBotError | HTTPRespo
     if isinstance(exc, SanicException) and exc.status_code < 500:
         code = SANIC_CODES.get(exc.status_code, "bad_request")
         message = str(exc) or code.replace("_", " ")
-        return json_error(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return json_error(exc.status_code, code, message, headers=headers)
     if isinstance(exc, (RedisError, ConnectionError, TimeoutError)):
         log.warning("Redis unavailable during %s %s: %s", request.method, request.path, exc)
         return ServiceUnavailable(
@@ -81,6 +84,18 @@ def as_api_error(request: Request, exc: Exception) -> MySpinBotError | HTTPRespo
         "internal_error",
         f"something went wrong on our side (request {rid}); it has been logged",
     )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the requested path does answer (RFC 9110 wants them on a 405)."""
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        try:
+            request.app.router.get(request.path, method, request.host)
+        except SanicException:
+            continue
+        allowed.append(method)
+    return allowed
 
 
 async def handle_error(request: Request, exc: Exception) -> HTTPResponse:
