@@ -251,3 +251,8 @@ def test_bad_idempotency_key_is_422(http, unchanged) -> None:
         "/api/generate", json={"prompt": "a"}, headers={"Idempotency-Key": "has spaces"}
     )
     assert_api_error(response, 422, "invalid_field")
+
+
+@pytest.mark.parametrize("path", ["/api/jobs?kinds=train", f"/api/status/{'0' * 26}?x=1"])
+def test_unknown_query_parameters_are_422(http, path) -> None:
+    assert_api_error(http.get(path), 422, "invalid_field")

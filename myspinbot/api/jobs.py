@@ -74,6 +74,18 @@ def parse_generate(body: bytes) -> GenerateRequest:
     return parsed
 
 
+QUERY_PARAMETERS = {"myspinbot.jobs.list_jobs": {"kind", "state", "limit"}}
+
+
+@bp.on_request
+def refuse_unknown_query_parameters(request: Request) -> None:
+    """A misspelt filter (say ?kinds=train) must not silently list everything."""
+    allowed = QUERY_PARAMETERS.get(request.name or "", set())
+    unknown = sorted(set(request.args) - allowed)
+    if unknown:
+        raise InvalidField(f"unknown query parameter {unknown[0]!r}", field=unknown[0])
+
+
 def service(request: Request) -> JobService:
     return request.app.ctx.jobs
 
