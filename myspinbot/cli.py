@@ -81,7 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        if exc.code == 2 and argv[:1] == ["submit"]:
+            return 3  # submit keeps 2 for "cancelled"
+        raise
     try:
         return args.run(args)
     except SettingsError as exc:

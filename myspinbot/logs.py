@@ -26,14 +26,27 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
-        if record.name == "sanic.access" and not record.msg:
-            # Sanic passes the fields as extras and leaves the text to its own formatter.
-            duration = str(getattr(record, "duration", "")).strip()  # " 2.1ms" from Sanic
-            record.duration = duration  # type: ignore[attr-defined]
-            fields = [getattr(record, name, "-") for name in ("request", "status", "byte")]
-            record.msg = " ".join(["%s"] * (len(fields) + bool(duration)))
-            record.args = (*fields, duration) if duration else tuple(fields)
+        if record.name == "sanic.access" and hasattr(record, "request"):
+            access_text(record)
         return True
+
+
+def access_text(record: logging.LogRecord) -> None:
+    """Sanic passes an access line's fields as extras and leaves the text to its formatter.
+
+    HTTP: `GET http://host/path 200 97 2.1ms`; WebSocket: `WS OPEN http://host/ws`, and
+    `WS CLOSE http://host/ws 1000 NORMAL from client` when it ends.
+    """
+    fields = vars(record)
+    if fields.get("_access_text"):  # done already (a second handler)
+        return
+    fields["request"] = str(fields["request"]).replace("\N{ELECTRIC PLUG}", "").strip()
+    fields["duration"] = str(fields.get("duration", "")).strip()  # " 2.1ms"
+    event = f"WS {record.msg}" if record.msg else ""
+    parts = (event, fields["request"], fields.get("status"), fields.get("byte"), fields["duration"])
+    record.msg = " ".join(str(part) for part in parts if part not in ("", None))
+    record.args = ()
+    fields["_access_text"] = True
 
 
 class JsonFormatter(logging.Formatter):

@@ -158,8 +158,7 @@ def upload(stack: ExitStack, path: Path) -> tuple[str, Any, str]:
     return path.name, stack.enter_context(path.open("rb")), kind
 
 
-def post_job(http: httpx.Client, args: argparse.Namespace, key: str) -> Job:
-    headers = {"Idempotency-Key": key}
+def post_job(http: httpx.Client, args: argparse.Namespace, headers: dict[str, str]) -> Job:
     if args.kind == "generate":
         body = {"prompt": args.prompt, **({"lora": args.lora} if args.lora else {})}
         return call(http, "POST", "/api/generate", json=body, headers=headers)
@@ -171,12 +170,12 @@ def post_job(http: httpx.Client, args: argparse.Namespace, key: str) -> Job:
 
 
 def submit(http: httpx.Client, args: argparse.Namespace) -> Job:
-    key = uuid.uuid4().hex
+    headers = {"Idempotency-Key": uuid.uuid4().hex}
     for attempt in range(1, POST_ATTEMPTS):
         with suppress(Lost):
-            return post_job(http, args, key)
+            return post_job(http, args, headers)
         time.sleep(attempt)
-    return post_job(http, args, key)  # its Lost, if any, ends the command
+    return post_job(http, args, headers)  # its Lost, if any, ends the command
 
 
 def follow(http: httpx.Client, events: Events, job: Job, bar: ProgressBar) -> Job:
@@ -197,11 +196,12 @@ def follow(http: httpx.Client, events: Events, job: Job, bar: ProgressBar) -> Jo
                 job = newer(job, frame["job"])
             lost_since = None
         except Lost as exc:
+            if lost_since is None:
+                bar.end()
+                print(f"myspinbot: {exc}; reconnecting", file=sys.stderr)
             lost_since = lost_since or time.monotonic()
             if time.monotonic() - lost_since > RECONNECT_FOR:
                 raise SubmitError(f"gave up after {RECONNECT_FOR:.0f}s: {exc}") from None
-            bar.end()
-            print(f"myspinbot: {exc}; reconnecting", file=sys.stderr)
             time.sleep(1.0)
         bar.show(job)
     bar.end()
