@@ -1,9 +1,14 @@
-"""MySpinBot's server: `python app.py` (the same as `myspinbot serve`)."""
+"""MySpinBot's server: `python app.py` (the same as `myspinbot serve`).
 
-from myspinbot.app import create_app
-from myspinbot.server import serve
+The application itself is `myspinbot.app.create_app()`; each HTTP worker process builds
+one through Sanic's loader. The other processes Sanic spawns (its state manager, our
+consumers) re-import this module, so it builds nothing at import: importing the package
+only arms their parent-death signal (see myspinbot/__init__.py).
+"""
 
-app = create_app()
+import myspinbot  # noqa: F401
 
 if __name__ == "__main__":
-    serve(app)
+    from myspinbot.server import serve
+
+    serve()

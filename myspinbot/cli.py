@@ -11,9 +11,6 @@ from .config import QUEUES, Settings, SettingsError
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from sanic.worker.loader import AppLoader
-
-    from .app import create_app
     from .server import serve
 
     # Children rebuild the app from the environment, so flags travel as variables.
@@ -25,8 +22,7 @@ def _serve(args: argparse.Namespace) -> int:
         if getattr(args, flag) is not None:
             os.environ[variable] = str(getattr(args, flag))
     Settings.from_env()  # fail before forking anything if a variable is wrong
-    loader = AppLoader(factory=create_app)
-    serve(loader.load(), loader)
+    serve()
     return 0
 
 

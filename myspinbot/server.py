@@ -14,8 +14,17 @@ from .config import Settings
 log = logging.getLogger("myspinbot.server")
 
 
-def serve(app: Sanic, loader: AppLoader | None = None) -> None:
-    """Run until SIGINT/SIGTERM. Without a loader, children find the app by name (app.py)."""
+def serve() -> None:
+    """Run until SIGINT/SIGTERM.
+
+    Each HTTP worker builds its own app through the loader. Nothing builds one at import
+    time, so the other processes Sanic spawns (its state manager, our consumers), which
+    re-import the main module, stay small.
+    """
+    from .app import create_app
+
+    loader = AppLoader(factory=create_app)
+    app = loader.load()
     settings: Settings = app.ctx.settings
     os.environ[MAIN_PID_ENV] = str(os.getpid())  # children arm their parent-death signal
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_token:
