@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
-import uuid
 
 from redis.exceptions import RedisError
 from sanic import Request, Sanic
@@ -50,7 +50,7 @@ def setup_api(app: Sanic) -> None:
 def assign_request_id(request: Request) -> None:
     """Take a sane X-Request-ID from the client (or Traefik), or make one."""
     given = request.headers.get("x-request-id", "")
-    request.ctx.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
+    request.ctx.request_id = given if given and REQUEST_ID.match(given) else os.urandom(8).hex()
     request_id.set(request.ctx.request_id)
 
 

@@ -12,12 +12,16 @@ from ..errors import Forbidden, render
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Pages send their own, looser policy (see web/templating.py); everything else gets this.
 DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+# Every response: no sniffing, no framing, no referrer leaks, no cross-site embedding.
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+# Only documents can use these; JSON answers skip them (each header costs every request).
+PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 
@@ -47,8 +51,12 @@ def refuse_cross_site(request: Request) -> HTTPResponse | None:
 
 
 def add_security_headers(request: Request, response: HTTPResponse) -> None:
+    headers = response.headers
     for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
-    response.headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
+        headers.setdefault(name, value)
+    headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
+    if (response.content_type or "").startswith("text/html"):
+        for name, value in PAGE_HEADERS.items():
+            headers.setdefault(name, value)
     if request.scheme == "https":
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
