@@ -153,6 +153,8 @@ class Hub:
                     for client in self.clients:
                         client.resync()
                     self.connected.set()
+                    if delay > 0.1:
+                        log.info("event subscriber back; %d clients resync", len(self.clients))
                 delay = 0.1
                 while True:
                     message = await pubsub.get_message(timeout=5.0)

@@ -8,14 +8,23 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .processes import run_on_spawner_thread
 
 log = logging.getLogger("myspinbot.supervisor")
 
-GIVE_UP_AFTER = 10  # restarts within STABLE_SECONDS of each other before we stop trying
-STABLE_SECONDS = 60.0
+GIVE_UP_AFTER = 10  # quick failures in a row before we stop trying
+QUICK_RUN = 10.0  # seconds: a process that dies sooner after its start is failing to start
+MAX_BACKOFF = 30.0
+
+
+@dataclass
+class _Record:
+    quick: int = 0  # failures in a row, each soon after a start
+    started: float = 0.0  # when it was (re)started
+    died: float | None = None  # when we first saw the current death
 
 
 class Supervisor:
@@ -28,7 +37,8 @@ class Supervisor:
         self.poll = poll
         self.on_ready = on_ready
         self.stopping = threading.Event()
-        self._failures: dict[str, tuple[int, float]] = {}  # name -> (streak, next try at)
+        self._records: dict[str, _Record] = {}
+        self._since = time.monotonic()  # the manager starts its processes about now
         self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
 
     def start(self) -> None:
@@ -57,19 +67,32 @@ class Supervisor:
                     self._maybe_restart(process)
 
     def _maybe_restart(self, process: Any) -> None:
+        """Restart with backoff; give up only on a process that cannot even start.
+
+        A worker killed mid-job (OOM, a crashing pipeline) had run for a while: it is
+        always restarted, or one poison job after another would leave its queue with
+        no worker at all. A process that keeps dying within QUICK_RUN of each start is
+        broken (bad environment, import error): after GIVE_UP_AFTER of those we stop.
+        """
         now = time.monotonic()
-        streak, next_try = self._failures.get(process.name, (0, 0.0))
-        if now < next_try or streak >= GIVE_UP_AFTER:
+        record = self._records.setdefault(process.name, _Record(started=self._since))
+        if record.died is None:
+            record.died = now
+            record.quick = record.quick + 1 if now - record.started < QUICK_RUN else 0
+            if record.quick >= GIVE_UP_AFTER:
+                log.error("process %s keeps failing at start-up; giving up on it", process.name)
+        if record.quick >= GIVE_UP_AFTER:
+            return
+        backoff = min(MAX_BACKOFF, 0.5 * 2 ** max(0, record.quick - 1))
+        if now < record.died + backoff:
             return
         if self.stopping.is_set() or getattr(self.manager, "_shutting_down", False):
             return
-        backoff = min(30.0, 0.5 * 2**streak)
         log.warning(
-            "process %s exited with %s; restarting (restart %d, next backoff %.1fs)",
+            "process %s exited with %s; restarting (quick failures in a row: %d)",
             process.name,
             process.exitcode,
-            streak + 1,
-            backoff,
+            record.quick,
         )
         try:
             # A child's parent-death signal belongs to the thread that spawned it: restart from
@@ -77,10 +100,7 @@ class Supervisor:
             run_on_spawner_thread(process.restart)
         except Exception:
             log.exception("could not restart %s", process.name)
-        streak = streak + 1 if now - next_try < STABLE_SECONDS else 1
-        self._failures[process.name] = (streak, now + backoff)
-        if streak >= GIVE_UP_AFTER:
-            log.error("process %s keeps crashing; giving up on it", process.name)
+        record.started, record.died = time.monotonic(), None
 
 
 def defer_shutdown_signals(manager: Any) -> None:

@@ -111,9 +111,9 @@ def reliability_env(data_dir: Path, redis_url: str | None, **overrides: str) -> 
 
 @contextmanager
 def api_server(data_dir: Path, env: dict[str, str]) -> Iterator[Server]:
-    server = Server(data_dir, int(env["MYSPINBOT_PORT"]), env).start()
+    server = Server(data_dir, int(env["MYSPINBOT_PORT"]), env)
     try:
-        yield server
+        yield server.start()  # stopped below even when it never became ready
     finally:
         server.stop()
 
@@ -248,6 +248,33 @@ class EventLog:
 
     def done_ids(self) -> list[str]:
         return [f["job"]["id"] for f in self.snapshot() if f["type"] == "done"]
+
+
+class ChannelLog:
+    """Every event published on the Redis channel, read on a thread (the WS hub's source)."""
+
+    def __init__(self, url: str) -> None:
+        self.client = redis.Redis.from_url(url, socket_timeout=None)
+        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(keys.EVENTS_CHANNEL)
+        self.events: list[tuple[str, str]] = []  # (type, job id)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            for message in self.pubsub.listen():
+                event = json.loads(message["data"])
+                self.events.append((event["type"], event["job"]["id"]))
+        except (redis.ConnectionError, ValueError, AttributeError):
+            pass  # closed
+
+    def done_ids(self) -> list[str]:
+        return [job_id for kind, job_id in list(self.events) if kind == "done"]
+
+    def close(self) -> None:
+        self.pubsub.close()
+        self.client.close()
 
 
 def post_generate(http: Any, prompt: str) -> dict[str, Any]:

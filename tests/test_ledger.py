@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import redis
-from reliability_support import RedisServer, create_job, job, redis_server
+from reliability_support import create_job, job, redis_server
 
 from myspinbot.jobs import keys, scripts
 from myspinbot.jobs.ledger import Attempt, LeaseLost, Ledger, StoreUnreachable
@@ -233,8 +233,10 @@ def test_writes_ride_out_a_redis_restart(redis_binary: str, tmp_path: Path) -> N
         server.kill()
         restarter = threading.Timer(1.0, server.start)
         restarter.start()
-        ledger.progress(attempt, 40, "after the outage")  # blocks until Redis is back
-        restarter.join()
+        try:
+            ledger.progress(attempt, 40, "after the outage")  # blocks until Redis is back
+        finally:
+            restarter.join()
         record = job(conn, job_id)
         assert record["progress"] == 40 and record["attempt"] == 1
         ledger.finish(attempt, "completed", message="done", artifacts=[])
@@ -243,11 +245,11 @@ def test_writes_ride_out_a_redis_restart(redis_binary: str, tmp_path: Path) -> N
 
 
 def test_a_write_gives_up_when_redis_stays_away(redis_binary: str, tmp_path: Path) -> None:
-    server = RedisServer(redis_binary, tmp_path / "redis").start()
-    conn = redis_client(server.url)
-    ledger = Ledger(conn, lease_seconds=30, patience=1.0)
-    attempt = claimed(ledger, create_job(conn))
-    server.kill()
-    with pytest.raises(StoreUnreachable):
-        ledger.progress(attempt, 40, "nobody listens")
-    conn.close()
+    with redis_server(redis_binary, tmp_path / "redis") as server:
+        conn = redis_client(server.url)
+        ledger = Ledger(conn, lease_seconds=30, patience=1.0)
+        attempt = claimed(ledger, create_job(conn))
+        server.kill()
+        with pytest.raises(StoreUnreachable):
+            ledger.progress(attempt, 40, "nobody listens")
+        conn.close()

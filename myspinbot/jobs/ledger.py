@@ -13,16 +13,17 @@ ambiguous outcome is recognised as ours.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
 from . import keys, scripts
+from .attempt import Attempt, LeaseLost, Stored, StoreUnreachable, cancelled
 from .model import EVENT_FOR_STATE, FINISHED, dumps, duration_bucket, iso, loads, now_ms
 from .queues import job_message, queue_key
 
@@ -32,53 +33,6 @@ RETRYABLE = (redis.ConnectionError, redis.TimeoutError)  # BusyLoadingError is a
 OUTAGE_PATIENCE = 60.0  # seconds a write keeps retrying while Redis is unreachable
 STOP_PATIENCE = 3.0  # ... once the worker is stopping: hand back fast or leave it to the reaper
 MAX_BACKOFF = 2.0
-
-
-class LeaseLost(BaseException):
-    """This attempt is no longer current: another attempt, a cancel or the reaper took the job.
-
-    A BaseException, so a pipeline's `except Exception` cannot swallow it and go on working.
-    """
-
-
-class StoreUnreachable(BaseException):
-    """Redis stayed unreachable past our patience; the reaper will recover the job later."""
-
-
-@dataclass
-class Attempt:
-    """A claimed, running attempt of a job and the record it owns while active."""
-
-    job: dict[str, Any]
-    number: int
-    owner: str
-    handbacks: int = 0
-    started: float = field(default_factory=time.monotonic)
-    lost: bool = False  # set when a heartbeat or a hand-back found the attempt superseded
-
-    @property
-    def job_id(self) -> str:
-        return self.job["id"]
-
-    @property
-    def charged(self) -> int:
-        """Attempts that count against the maximum: hand-backs on shutdown are free."""
-        return self.number - self.handbacks
-
-
-@dataclass
-class Stored:
-    job: dict[str, Any]
-    version: str
-    state: str
-    attempt: int
-    owner: str
-    handbacks: int
-
-
-def cancelled(job: dict[str, Any]) -> dict[str, Any]:
-    """The record a job gets when a pending cancel wins over requeueing it."""
-    return {**job, "state": "cancelled", "message": "cancelled", "finished_at": iso(now_ms())}
 
 
 class Ledger:
@@ -221,6 +175,13 @@ class Ledger:
                 return None
         return None
 
+    def release(self, kind: str, job_id: str) -> None:
+        """Push a message for a job that is still queued (one this worker will not run)."""
+        args = [keys.PREFIX, job_id, queue_key(kind), job_message(kind, job_id)]
+        # Unreachable: the sweep pushes a message for a queued job that has none.
+        with contextlib.suppress(StoreUnreachable):
+            self._retrying(lambda: self._scripts["dispatch"](keys=[keys.job(job_id)], args=args))
+
     def progress(self, attempt: Attempt, progress: int, message: str) -> bool:
         """Record progress (and extend the lease); True when a cancel was requested."""
         if attempt.lost:
@@ -258,6 +219,7 @@ class Ledger:
     ) -> None:
         """End the attempt as completed, failed or cancelled."""
         assert state in FINISHED
+        attempt.ending = True
         elapsed = time.monotonic() - attempt.started
         attempt.job.update(
             state=state,
@@ -296,6 +258,7 @@ class Ledger:
         attempts. Returns 'cancelled' when a pending cancel was honoured instead.
         Safe to call from another thread than the attempt's: it writes a copy.
         """
+        attempt.ending = True
         job = {**attempt.job, "state": "queued", "progress": 0, "message": message, "error": error}
         kind = job["kind"]
         status, _ = self._fenced(
@@ -316,3 +279,6 @@ class Ledger:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+__all__ = ["Attempt", "LeaseLost", "Ledger", "StoreUnreachable"]

@@ -15,8 +15,18 @@ import redis
 
 from ..config import Settings
 from . import keys, retention, scripts
-from .ledger import cancelled
-from .model import EVENT_FOR_STATE, KINDS, dumps, error_body, iso, loads, now_ms
+from .attempt import cancelled
+from .model import (
+    EVENT_FOR_STATE,
+    KINDS,
+    dumps,
+    duration_bucket,
+    error_body,
+    iso,
+    loads,
+    now_ms,
+    parse_iso_ms,
+)
 from .queues import job_message, message_job_id, queue_key
 
 log = logging.getLogger("myspinbot.maintenance")
@@ -65,7 +75,10 @@ class Maintenance:
     def _redis_just_started(self) -> bool:
         # After a Redis restart every lease looks expired, yet the workers are alive and
         # retrying their writes: give them one lease period to renew before reaping.
-        uptime = int(self.client.info("server").get("uptime_in_seconds", 1 << 30))
+        try:
+            uptime = int(self.client.info("server").get("uptime_in_seconds", 1 << 30))
+        except redis.ResponseError:  # INFO disabled by a managed Redis: no grace, then
+            return False
         return uptime < self.settings.lease_seconds
 
     def reap(self) -> int:
@@ -97,7 +110,13 @@ class Maintenance:
                 finished_at=iso(now_ms()),
                 error=error_body("worker_lost", message),
             )
-            extra = {"finished": "failed"}
+            started = parse_iso_ms(job["started_at"]) if job.get("started_at") else now_ms()
+            seconds = max(0.0, (now_ms() - started) / 1000)
+            extra = {
+                "finished": "failed",
+                "duration_bucket": duration_bucket(seconds),
+                "duration": seconds,
+            }
         else:
             job.update(
                 state="queued",

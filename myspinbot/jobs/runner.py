@@ -99,6 +99,11 @@ class Runner:
             return list(self.active.values())
 
     def run(self, kind: str, job_id: str) -> None:
+        if self.stopping.is_set():
+            # Popped by a thread that has not seen the stop yet (hand-backs push at once):
+            # put the message back rather than start an attempt only to hand it back.
+            self.ledger.release(kind, job_id)
+            return
         try:
             attempt = self.ledger.claim(job_id)
         except StoreUnreachable:

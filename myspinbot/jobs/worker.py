@@ -120,7 +120,9 @@ class WorkerRuntime:
             pipe.zremrangebyscore(keys.workers(queue), 0, stamp - WORKER_TTL_MS)
         pipe.execute()
         for attempt in self.runner.running():
-            if not attempt.lost and not self.ledger.heartbeat(attempt):
+            if attempt.lost or attempt.ending:
+                continue
+            if not self.ledger.heartbeat(attempt) and not attempt.ending:
                 log.warning(
                     "job %s attempt %d was superseded; it stops at its next step",
                     attempt.job_id,
