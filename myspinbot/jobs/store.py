@@ -7,6 +7,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from . import keys, scripts
+from .batching import ScriptBatcher
 from .model import KINDS, STATES, dumps, loads, now_ms
 from .queues import QUEUE_NAMES, queue_key
 
@@ -21,6 +22,7 @@ class JobStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self._scripts = {name: client.register_script(src) for name, src in scripts.SOURCES.items()}
+        self._create = ScriptBatcher(client, scripts.CREATE)
 
     async def create(
         self,
@@ -33,7 +35,7 @@ class JobStore:
     ) -> tuple[str, str]:
         """Store a queued job and push its message in one step: ('ok'|'duplicate'|'full', doc)."""
         doc = dumps(job)
-        status, stored = await self._scripts["create"](
+        status, stored = await self._create(
             keys=[keys.job(job["id"])],
             args=[
                 keys.PREFIX,
