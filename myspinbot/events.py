@@ -195,5 +195,7 @@ class Hub:
                     client.wake.set()
             else:
                 frames = client.take()
-            for frame in frames:
-                await asyncio.wait_for(send(frame), SEND_TIMEOUT)
+            # One timer per batch (wait_for would start a task per frame, per client).
+            async with asyncio.timeout(SEND_TIMEOUT):
+                for frame in frames:
+                    await send(frame)

@@ -8,6 +8,7 @@ import os
 import signal
 import struct
 import time
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,6 @@ class MockPipeline:
         self.faults = faults
 
     def pace(self, reporter: Reporter, label: str) -> None:
-        reporter.report(0, f"{label} 0/{self.steps}")
         for step in range(1, self.steps + 1):
             if self.step_seconds:
                 time.sleep(self.step_seconds)
@@ -150,25 +150,40 @@ def write_safetensors(path: Path, seed: bytes, job: dict[str, Any]) -> None:
     path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + b"".join(blobs))
 
 
+@cache
+def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=16)
+
+
+@cache
+def _sweep(width: int, height: int) -> Image.Image:
+    """A light band on dark, twice the clip's width: each frame shows a shifted window of it."""
+    ramp = Image.linear_gradient("L").rotate(90).resize((width, height))
+    return (
+        Image.merge("L", [ramp])
+        .transform((2 * width, height), Image.Transform.EXTENT, (0, 0, width, height))
+        .point(lambda v: 255 - abs(255 - 2 * v))
+    )
+
+
 def render_clip(path: Path, prompt: str, frames: int) -> None:
-    """An animated WebP: the prompt over a drifting gradient, colours seeded by the prompt."""
+    """An animated WebP: the prompt over a drifting light band, colours seeded by the prompt."""
     hue = hashlib.sha256(prompt.encode()).digest()
     width, height = CLIP_SIZE
-    font = ImageFont.load_default(size=16)
+    tint = Image.new("RGB", (width, height), (hue[0], hue[1], hue[2]))
+    dark = Image.new("RGB", (width, height), (24, 24, 32))
     text = prompt if len(prompt) <= 60 else prompt[:57] + "…"
+    sweep = _sweep(width, height)
     images = []
     for frame in range(frames):
-        shift = frame / frames
-        base = Image.linear_gradient("L").resize((width, height)).rotate(90 + 360 * shift)
-        tint = Image.new("RGB", (width, height), (hue[0], hue[1], hue[2]))
-        image = Image.composite(tint, Image.new("RGB", (width, height), (24, 24, 32)), base)
+        offset = width * frame // frames
+        image = Image.composite(tint, dark, sweep.crop((offset, 0, offset + width, height)))
         draw = ImageDraw.Draw(image)
-        x = 12 + int(20 * shift)
-        draw.text((x + 1, height // 2 - 9), text, font=font, fill=(0, 0, 0))
-        draw.text((x, height // 2 - 10), text, font=font, fill=(250, 250, 250))
-        draw.rectangle(
-            (0, height - 4, int(width * (frame + 1) / frames), height), fill=(250, 250, 250)
-        )
+        x = 12 + 20 * frame // frames
+        draw.text((x + 1, height // 2 - 9), text, font=_font(), fill=(0, 0, 0))
+        draw.text((x, height // 2 - 10), text, font=_font(), fill=(250, 250, 250))
+        bar = width * (frame + 1) // frames
+        draw.rectangle((0, height - 4, bar, height), fill=(250, 250, 250))
         images.append(image)
     images[0].save(
         path,
