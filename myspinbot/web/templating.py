@@ -50,10 +50,6 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     return html(
         body,
         status=status,
-        headers={
-            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "same-origin",
-        },
+        # The other hardening headers come from api/security.py, on every response.
+        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Cache-Control": "no-store"},
     )
