@@ -109,7 +109,10 @@ class Settings:
         "MYSPINBOT_API_TOKEN", None, _optional_text, "token required by /api and /ws"
     )
     auth_max_failures: int = _setting(
-        "MYSPINBOT_AUTH_MAX_FAILURES", 10, _number(int, 1), "failed token attempts per client / 5 min"
+        "MYSPINBOT_AUTH_MAX_FAILURES",
+        10,
+        _number(int, 1),
+        "failed token attempts per client / 5 min",
     )
     mock_steps: int = _setting(
         "MYSPINBOT_MOCK_STEPS", 20, _number(int, 1, 100_000), "steps of the mock pipelines"
