@@ -1,9 +1,11 @@
 """Job events from Redis pub/sub to every WebSocket of this process.
 
-One subscriber per process. Each client has its own bounded queue that keeps only
-the newest frame per job, and its own sender task with a send timeout, so a stalled
-client is dropped and never slows the others. After the subscriber reconnects, every
-client gets a fresh snapshot (pub/sub is at-most-once).
+One subscriber per process. Each event is framed once (server frames are unmasked, so
+the same bytes serve every client) and written straight to every socket that can take
+it without waiting. A client that cannot — its socket's buffer is full, or it is still
+catching up — gets the frame in its own bounded outbox, drained by its own task with a
+send timeout, so a stalled client is dropped and never slows the others. After the
+subscriber reconnects, every client gets a fresh snapshot (pub/sub is at-most-once).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import redis.asyncio as aioredis
@@ -30,9 +32,31 @@ HEALTH_EVERY = 3.0  # seconds between health frames for clients that asked for t
 SNAPSHOT_RETRY = 0.5
 
 
-def snapshot_frame(docs: list[bytes]) -> str:
+def text_frame(payload: bytes) -> bytes:
+    """A complete, unmasked WebSocket text frame (RFC 6455 5.2) carrying `payload`."""
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 1 << 16:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return header + payload
+
+
+def snapshot_frame(docs: list[bytes]) -> bytes:
     """The first frame: the newest jobs, spliced from their stored JSON without re-encoding."""
-    return '{"type":"snapshot","jobs":[' + ",".join(d.decode() for d in docs) + "]}"
+    return text_frame(b'{"type":"snapshot","jobs":[' + b",".join(docs) + b"]}")
+
+
+class FrameWriter(Protocol):
+    """How the hub reaches one socket (api/ws.py adapts Sanic's WebSocket)."""
+
+    def try_write(self, frame: bytes) -> bool:
+        """Write now if the socket takes it without waiting; False means "queue it"."""
+        ...
+
+    async def send(self, frame: bytes) -> None: ...
 
 
 class Client:
@@ -42,8 +66,10 @@ class Client:
     job); state changes (queued, done, error, cancelled) are always delivered, in order.
     """
 
-    def __init__(self, wants_health: bool = False) -> None:
-        self.pending: dict[Any, str] = {}
+    def __init__(self, writer: FrameWriter, wants_health: bool = False) -> None:
+        self.writer = writer
+        self.pending: dict[Any, bytes] = {}
+        self.sending = False  # its task holds frames not yet written: keep the order
         self.needs_snapshot = True
         self.wants_health = wants_health
         self.wake = asyncio.Event()
@@ -51,7 +77,10 @@ class Client:
         self.overflowed = False
         self._serial = 0
 
-    def offer(self, job_id: str, frame: str, replaceable: bool = True) -> None:
+    def offer(self, job_id: str, frame: bytes, replaceable: bool = True) -> None:
+        idle = not (self.pending or self.sending or self.needs_snapshot)
+        if idle and self.writer.try_write(frame):
+            return
         if len(self.pending) >= MAX_PENDING:
             self.overflowed = True
         if replaceable:
@@ -67,7 +96,7 @@ class Client:
         self.needs_snapshot = True
         self.wake.set()
 
-    def take(self) -> list[str]:
+    def take(self) -> list[bytes]:
         frames = list(self.pending.values())
         self.pending.clear()
         self.wake.clear()
@@ -102,7 +131,7 @@ class Hub:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def send_health_now(self, client: Client) -> None:
-        frame = orjson.dumps({"type": "health", "health": await self.health()}).decode()
+        frame = text_frame(orjson.dumps({"type": "health", "health": await self.health()}))
         client.offer(HEALTH_KEY, frame)
 
     async def _health_loop(self) -> None:
@@ -111,8 +140,8 @@ class Hub:
             if any(client.wants_health for client in self.clients):
                 self.broadcast_health(await self.health())
 
-    def join(self) -> Client:
-        client = Client()
+    def join(self, writer: FrameWriter) -> Client:
+        client = Client(writer)
         self.clients.add(client)
         self.on_count(len(self.clients))
         return client
@@ -122,19 +151,19 @@ class Hub:
         self.on_count(len(self.clients))
 
     def broadcast(self, raw: bytes) -> None:
-        """Queue one published event for every client: decoded once, never per client."""
+        """Send one published event to every client: parsed and framed once, not per client."""
         try:
             event = orjson.loads(raw)
             job_id, replaceable = event["job"]["id"], event["type"] == "progress"
         except (orjson.JSONDecodeError, KeyError, TypeError):
             log.warning("ignored a malformed event")
             return
-        frame = raw.decode()
+        frame = text_frame(raw)
         for client in self.clients:
             client.offer(job_id, frame, replaceable)
 
     def broadcast_health(self, health: dict[str, Any]) -> None:
-        frame = orjson.dumps({"type": "health", "health": health}).decode()
+        frame = text_frame(orjson.dumps({"type": "health", "health": health}))
         for client in self.clients:
             if client.wants_health:
                 client.offer(HEALTH_KEY, frame)
@@ -170,7 +199,7 @@ class Hub:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    async def pump(self, client: Client, send: Callable[[str], Awaitable[None]]) -> None:
+    async def pump(self, client: Client) -> None:
         """Send a client's frames until it fails or stalls; runs as the connection's own task."""
         while True:
             await client.wake.wait()
@@ -195,7 +224,11 @@ class Hub:
                     client.wake.set()
             else:
                 frames = client.take()
-            # One timer per batch (wait_for would start a task per frame, per client).
-            async with asyncio.timeout(SEND_TIMEOUT):
-                for frame in frames:
-                    await send(frame)
+            client.sending = True
+            try:
+                # One timer per batch (wait_for would start a task per frame, per client).
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    for frame in frames:
+                        await client.writer.send(frame)
+            finally:
+                client.sending = False

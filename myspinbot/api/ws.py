@@ -10,6 +10,7 @@ import time
 import orjson
 from sanic import Blueprint, Request
 from sanic.server.websockets.impl import WebsocketImplProtocol
+from websockets.protocol import State
 
 from ..events import Hub
 
@@ -19,6 +20,7 @@ bp = Blueprint("ws")
 MAX_MESSAGES_PER_SECOND = 5
 CLOSE_POLICY = 1008
 CLOSE_TRY_LATER = 1013
+WRITE_BUFFER_LIMIT = 256 * 1024  # bytes queued in the kernel-side buffer before we hold back
 
 
 async def read_client(ws: WebsocketImplProtocol, hub: Hub, client) -> None:
@@ -46,11 +48,40 @@ async def read_client(ws: WebsocketImplProtocol, hub: Hub, client) -> None:
                 await hub.send_health_now(client)
 
 
+class SanicFrameWriter:
+    """Pre-built frames onto one Sanic WebSocket, beside Sanic's own sends (pings, close)."""
+
+    def __init__(self, ws: WebsocketImplProtocol) -> None:
+        self.ws = ws
+
+    def _transport(self) -> asyncio.WriteTransport | None:
+        if self.ws.ws_proto.state is not State.OPEN:
+            return None
+        transport = getattr(self.ws.io_proto, "transport", None)
+        return None if transport is None or transport.is_closing() else transport
+
+    def try_write(self, frame: bytes) -> bool:
+        # Whole frames only, never while Sanic is mid-send (it holds conn_mutex then).
+        transport = self._transport()
+        if transport is None or self.ws.conn_mutex.locked():
+            return False
+        if transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
+            return False  # the peer is not reading: its outbox and send timeout take over
+        transport.write(frame)
+        return True
+
+    async def send(self, frame: bytes) -> None:
+        async with self.ws.conn_mutex:
+            if self._transport() is None:
+                raise ConnectionResetError("the WebSocket is closed")
+            await self.ws.io_proto.send(frame)  # waits while the transport is paused
+
+
 @bp.websocket("/ws")
 async def events(request: Request, ws: WebsocketImplProtocol) -> None:
     hub: Hub = request.app.ctx.hub
-    client = hub.join()
-    pump = asyncio.create_task(hub.pump(client, ws.send))
+    client = hub.join(SanicFrameWriter(ws))
+    pump = asyncio.create_task(hub.pump(client))
     reader = asyncio.create_task(read_client(ws, hub, client))
     try:
         done, _ = await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
