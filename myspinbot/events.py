@@ -26,7 +26,7 @@ log = logging.getLogger("myspinbot.events")
 
 SNAPSHOT_SIZE = 50
 SEND_TIMEOUT = 5.0
-MAX_PENDING = 5_000  # distinct jobs waiting to be sent to one client before it is dropped
+MAX_PENDING = 20_000  # frames waiting for one client before it is dropped as too slow
 HEALTH_KEY = "\x00health"
 HEALTH_EVERY = 3.0  # seconds between health frames for clients that asked for them
 SNAPSHOT_RETRY = 0.5
