@@ -1,0 +1,1 @@
+"""Side-by-side benchmark of MySpinBot against the seed-node reference (`make bench`)."""
