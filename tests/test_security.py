@@ -345,3 +345,32 @@ def test_a_huge_json_body_is_refused_while_streaming(server: Server, http) -> No
     except httpx.HTTPError:
         return  # cut off while we were still sending: refused
     assert_api_error(response, 413, "too_large")
+
+
+def test_websocket_refuses_floods_and_oversized_messages(server: Server) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    with connect(server.ws_url, additional_headers=BEARER, open_timeout=10) as conn:
+        conn.recv(timeout=10)  # the snapshot
+        with pytest.raises(ConnectionClosed) as closed:
+            for _ in range(50):
+                conn.send('{"type": "subscribe", "topics": []}')
+            while True:
+                conn.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    with connect(server.ws_url, additional_headers=BEARER, open_timeout=10,
+                 max_size=None) as conn:
+        conn.recv(timeout=10)
+        with pytest.raises(ConnectionClosed) as closed:
+            conn.send("x" * (64 * 1024))
+            while True:
+                conn.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+def test_listening_beyond_loopback_without_a_token_warns(tmp_path: Path) -> None:
+    with running_server(tmp_path / "data", MYSPINBOT_HOST="0.0.0.0",
+                        MYSPINBOT_INPROCESS_WORKERS="0") as live:
+        assert "NO MYSPINBOT_API_TOKEN" in live.log()
+    with running_server(tmp_path / "quiet", MYSPINBOT_INPROCESS_WORKERS="0") as live:
+        assert "NO MYSPINBOT_API_TOKEN" not in live.log()

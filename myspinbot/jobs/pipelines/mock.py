@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import signal
 import struct
 import time
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,12 @@ def _sweep(width: int, height: int) -> Image.Image:
 
 
 def render_clip(path: Path, prompt: str, frames: int) -> None:
+    """Write the clip of `prompt`; the rendering is deterministic, so repeats reuse it."""
+    path.write_bytes(_clip(prompt, frames))
+
+
+@lru_cache(maxsize=64)
+def _clip(prompt: str, frames: int) -> bytes:
     """An animated WebP: the prompt over a drifting light band, colours seeded by the prompt."""
     hue = hashlib.sha256(prompt.encode()).digest()
     width, height = CLIP_SIZE
@@ -185,8 +192,9 @@ def render_clip(path: Path, prompt: str, frames: int) -> None:
         bar = width * (frame + 1) // frames
         draw.rectangle((0, height - 4, bar, height), fill=(250, 250, 250))
         images.append(image)
+    buffer = io.BytesIO()
     images[0].save(
-        path,
+        buffer,
         format="WEBP",
         save_all=True,
         append_images=images[1:],
@@ -195,3 +203,4 @@ def render_clip(path: Path, prompt: str, frames: int) -> None:
         quality=70,
         method=0,
     )
+    return buffer.getvalue()
