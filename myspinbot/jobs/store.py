@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from . import keys, scripts
 from .batching import ScriptBatcher
 from .model import KINDS, STATES, dumps, loads, now_ms
-from .queues import QUEUE_NAMES, queue_key
+from .queues import queue_key
 
 IDEMPOTENCY_TTL = 24 * 3600
 
@@ -150,4 +150,4 @@ class JobStore:
         }
 
 
-__all__ = ["JobStore", "QUEUE_NAMES"]
+__all__ = ["JobStore"]
