@@ -256,3 +256,24 @@ def test_bad_idempotency_key_is_422(http, unchanged) -> None:
 @pytest.mark.parametrize("path", ["/api/jobs?kinds=train", f"/api/status/{'0' * 26}?x=1"])
 def test_unknown_query_parameters_are_422(http, path) -> None:
     assert_api_error(http.get(path), 422, "invalid_field")
+
+
+def test_unexpected_error_is_a_generic_500_with_the_traceback_in_the_log(
+    server: Server, http
+) -> None:
+    """A corrupt record makes the handler fail: the client sees the error shape, not the trace."""
+    import redis
+
+    from myspinbot.embedded_redis import embedded_redis_url
+    from myspinbot.jobs import keys
+
+    job_id = "01ARZ3NDEKTSV4RRFFQ69G5FAW"
+    store = redis.Redis.from_url(embedded_redis_url(server.data_dir))
+    store.hset(keys.job(job_id), mapping={"doc": "{not json", "state": "queued"})
+    try:
+        response = http.get(f"/api/status/{job_id}", headers={"X-Request-ID": "boom-1"})
+        error = assert_api_error(response, 500, "internal_error")
+        assert "boom-1" in error["message"] and "JSONDecodeError" not in response.text
+        assert "Traceback" in server.log() and "boom-1" in server.log()
+    finally:
+        store.delete(keys.job(job_id))
