@@ -34,10 +34,12 @@ class MockPipeline:
         self.faults = faults
 
     def pace(self, reporter: Reporter, label: str) -> None:
+        # The last step is reported by the job's completion itself (one write, not two).
         for step in range(1, self.steps + 1):
             if self.step_seconds:
                 time.sleep(self.step_seconds)
-            reporter.report(step * 100 // self.steps, f"{label} {step}/{self.steps}")
+            if step < self.steps:
+                reporter.report(step * 100 // self.steps, f"{label} {step}/{self.steps}")
 
     def inject_fault(self, text: str) -> None:
         """Test hook (MYSPINBOT_MOCK_FAULTS): a marker in the input makes the work fail."""
