@@ -100,7 +100,9 @@ class WorkerRuntime:
     def _beat_loop(self) -> None:
         interval = min(2.0, self.settings.lease_seconds / 3)
         down = False
-        while not self._stop.wait(interval):
+        wait = 0.0  # the first beat at once: /health counts this worker from its start
+        while not self._stop.wait(wait):
+            wait = interval
             try:
                 self.beat()
             except redis.RedisError as exc:
