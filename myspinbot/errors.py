@@ -48,10 +48,6 @@ class NotFound(MySpinBotError):
     status, code = 404, "not_found"
 
 
-class MethodNotAllowed(MySpinBotError):
-    status, code = 405, "method_not_allowed"
-
-
 class Conflict(MySpinBotError):
     status, code = 409, "conflict"
 

@@ -16,7 +16,7 @@ from sanic import Sanic
 from .api.health import health_report
 from .config import QUEUES, Settings
 from .embedded_redis import EmbeddedRedis
-from .events import Hub
+from .events import SNAPSHOT_SIZE, Hub
 from .jobs.maintenance import Maintenance, MaintenanceLoop
 from .jobs.queues import default_redis_url
 from .jobs.service import JobService
@@ -138,7 +138,7 @@ async def open_connections(app: Sanic) -> None:
 
     app.ctx.hub = Hub(
         app.ctx.pubsub_redis,
-        lambda: app.ctx.store.newest_raw(50),
+        lambda: app.ctx.store.newest_raw(SNAPSHOT_SIZE),
         health,
         on_count=process_metrics().ws_clients.set,
     )

@@ -18,8 +18,8 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 from support import ROOT, Events, Server, descendants, running_server, wait_until
 
+from myspinbot.jobs.keys import WORKER_TTL_MS
 from myspinbot.jobs.model import new_job_id
-from myspinbot.jobs.worker import WORKER_TTL_MS
 from myspinbot.metrics.http import UNMATCHED, method_label, route_template
 from myspinbot.metrics.jobs import RedisJobCollector
 from myspinbot.metrics.process import DIR_PREFIX, forget_dead_processes, remove_orphaned_dirs

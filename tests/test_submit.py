@@ -128,19 +128,21 @@ def test_default_url_is_the_local_server_of_the_environment(faulty: Server) -> N
     assert result.stdout.startswith(f"http://127.0.0.1:{faulty.port}/api/jobs/")
 
 
+def submit_in_background(server: Server, prompt: str) -> subprocess.Popen[str]:
+    """`myspinbot submit generate PROMPT` following its job while the test acts on it."""
+    return subprocess.Popen(
+        submit_command("--url", server.url, "generate", prompt),
+        cwd=ROOT,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_cancelled_job_exits_2(slow: Server) -> None:
     prompt = "cancel me while I render"
-    with (
-        subprocess.Popen(
-            submit_command("--url", slow.url, "generate", prompt),
-            cwd=ROOT,
-            env=cli_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as proc,
-        slow.client() as http,
-    ):
+    with submit_in_background(slow, prompt) as proc, slow.client() as http:
         job = wait_until(lambda: active_job(http, prompt), message="the submitted job to run")
         assert http.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
         stdout, stderr = proc.communicate(timeout=30)
@@ -173,17 +175,7 @@ def http_worker_pids(server: Server) -> list[int]:
 
 def test_follows_the_job_through_a_websocket_drop(slow: Server) -> None:
     prompt = "keep following after the drop"
-    with (
-        subprocess.Popen(
-            submit_command("--url", slow.url, "generate", prompt),
-            cwd=ROOT,
-            env=cli_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as proc,
-        slow.client() as http,
-    ):
+    with submit_in_background(slow, prompt) as proc, slow.client() as http:
         wait_until(lambda: active_job(http, prompt), message="the submitted job to run")
         (worker,) = http_worker_pids(slow)
         os.kill(worker, signal.SIGKILL)  # the supervisor starts a new HTTP worker

@@ -34,6 +34,9 @@ def durations(kind: str) -> str:
     return f"{PREFIX}metrics:duration:{kind}"
 
 
+WORKER_TTL_MS = 10_000  # a worker whose last heartbeat is older is not counted as live
+
+
 def workers(queue: str) -> str:
     """Sorted set of live worker processes: member -> last heartbeat (ms)."""
     return f"{PREFIX}workers:{queue}"

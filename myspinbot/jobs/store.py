@@ -111,17 +111,10 @@ class JobStore:
         values = iter(await pipe.execute())
         return {kind: {state: next(values) for state in STATES} for kind in KINDS}
 
-    async def live_workers(self) -> dict[str, int]:
-        cutoff = now_ms() - 10_000
-        pipe = self.client.pipeline(transaction=False)
-        for kind in KINDS:
-            pipe.zcount(keys.workers(kind), cutoff, "+inf")
-        return dict(zip(KINDS, await pipe.execute(), strict=True))
-
     async def health(self) -> dict[str, Any]:
         """Redis reachability is the caller's to judge: this raises when Redis is down."""
         pipe = self.client.pipeline(transaction=False)
-        cutoff = now_ms() - 10_000
+        cutoff = now_ms() - keys.WORKER_TTL_MS
         for kind in KINDS:
             pipe.zcount(keys.workers(kind), cutoff, "+inf")
         for kind in KINDS:

@@ -25,7 +25,6 @@ from .runner import Runner
 
 log = logging.getLogger("myspinbot.worker")
 
-WORKER_TTL_MS = 10_000  # a worker silent for this long is not counted as live
 SHUTDOWN_TIMEOUT = 7.0  # under Sanic's ~10 s grace for managed processes
 
 
@@ -119,7 +118,7 @@ class WorkerRuntime:
         pipe = self.client.pipeline(transaction=False)
         for queue in self.queues:
             pipe.zadd(keys.workers(queue), {self.identity: stamp})
-            pipe.zremrangebyscore(keys.workers(queue), 0, stamp - WORKER_TTL_MS)
+            pipe.zremrangebyscore(keys.workers(queue), 0, stamp - keys.WORKER_TTL_MS)
         pipe.execute()
         for attempt in self.runner.running():
             if attempt.lost or attempt.ending:
