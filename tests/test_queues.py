@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from myspinbot.jobs.model import new_job_id
-from myspinbot.jobs.queues import QUEUES, job_message, message_job_id
+from myspinbot.jobs.queues import QUEUES, JobQueue, job_message, message_job_id
 from myspinbot.jobs.tasks import TASKS
 
 
@@ -27,3 +27,22 @@ def test_stamped_message_equals_a_freshly_serialized_one() -> None:
 def test_an_id_of_another_shape_is_serialized_the_slow_way() -> None:
     task = QUEUES["train"].deserialize_task(job_message("train", "short-id"))
     assert task.args == ("short-id",) and task.id == "short-id"
+
+
+def test_huey_revocation_is_not_a_second_cancel_path(tmp_path) -> None:
+    """Cancel lives in the job record; Huey's revoke flag would be a second, unread one.
+
+    The queue points at a Redis that does not exist, so any round trip would raise.
+    """
+    import redis
+
+    queue = JobQueue("revocation-check", results=False, url=f"unix://{tmp_path}/none.sock")
+    task = TASKS["generate"].s(new_job_id())
+    with pytest.raises(NotImplementedError, match="cancel"):
+        queue.revoke(task)
+    with pytest.raises(NotImplementedError):
+        queue.revoke_by_id(task.id)
+    assert queue.is_revoked(task, peek=False) is False  # no Redis touched
+    assert queue.delete(task.revoke_id) is False
+    with pytest.raises(redis.ConnectionError):
+        queue.delete("some-result-key")  # every other key still reaches the storage

@@ -35,8 +35,31 @@ def _pool(url: str) -> ConnectionPool:
     )
 
 
-def _queue(kind: str, url: str) -> RedisHuey:
-    return RedisHuey(
+class JobQueue(RedisHuey):
+    """A Huey queue whose cancellation lives in the job record, not in Huey's revocation.
+
+    Huey checks and clears a revocation flag around every task it runs: two of the six
+    Redis round trips of a job. Nothing here revokes through Huey (a cancel is a flag on
+    the job, seen by the claim and by progress reports), so both are skipped, and Huey's
+    own revoke API refuses rather than store a flag no consumer would read.
+    """
+
+    def revoke(self, task: object, *args: object, **kwargs: object) -> None:
+        raise NotImplementedError("cancel the job (POST /api/jobs/<id>/cancel) instead")
+
+    revoke_all = revoke
+
+    def is_revoked(self, task: object, timestamp: object = None, peek: bool = True) -> bool:
+        return False
+
+    def delete(self, key: str) -> bool:
+        if key.startswith("r:"):  # a task's revoke_id: never written, see above
+            return False
+        return super().delete(key)
+
+
+def _queue(kind: str, url: str) -> JobQueue:
+    return JobQueue(
         QUEUE_NAMES[kind],
         results=False,  # the job record is the result
         utc=True,
@@ -47,7 +70,7 @@ def _queue(kind: str, url: str) -> RedisHuey:
 _url = default_redis_url()
 train_queue = _queue("train", _url)
 generate_queue = _queue("generate", _url)
-QUEUES: dict[str, RedisHuey] = {"train": train_queue, "generate": generate_queue}
+QUEUES: dict[str, JobQueue] = {"train": train_queue, "generate": generate_queue}
 
 
 def bind_queues(redis_url: str) -> None:

@@ -153,8 +153,11 @@ class Runner:
 
     def _drive(self, kind: str, attempt: Attempt, folder: Path) -> None:
         job_id = attempt.job_id
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+        try:
+            folder.mkdir(parents=True)
+        except FileExistsError:  # a run with this number before Redis lost it: start clean
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
         reporter = AttemptReporter(self.ledger, attempt, self.stopping)
         try:
             names = self.pipelines[kind].run(
@@ -197,6 +200,8 @@ class Runner:
         self.ledger.requeue(attempt, delay=delay, message=f"retrying in {delay:.0f}s", error=error)
 
     def _drop_other_attempts(self, job_id: str, keep: int) -> None:
+        if keep == 1:
+            return  # the first attempt won: no other attempt ever had a folder
         for folder in (self.artifacts_dir / job_id).iterdir():
             if folder.name != str(keep):
                 shutil.rmtree(folder, ignore_errors=True)
