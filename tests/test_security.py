@@ -358,8 +358,7 @@ def test_websocket_refuses_floods_and_oversized_messages(server: Server) -> None
             while True:
                 conn.recv(timeout=10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
-    with connect(server.ws_url, additional_headers=BEARER, open_timeout=10,
-                 max_size=None) as conn:
+    with connect(server.ws_url, additional_headers=BEARER, open_timeout=10, max_size=None) as conn:
         conn.recv(timeout=10)
         with pytest.raises(ConnectionClosed) as closed:
             conn.send("x" * (64 * 1024))
@@ -369,8 +368,9 @@ def test_websocket_refuses_floods_and_oversized_messages(server: Server) -> None
 
 
 def test_listening_beyond_loopback_without_a_token_warns(tmp_path: Path) -> None:
-    with running_server(tmp_path / "data", MYSPINBOT_HOST="0.0.0.0",
-                        MYSPINBOT_INPROCESS_WORKERS="0") as live:
+    with running_server(
+        tmp_path / "data", MYSPINBOT_HOST="0.0.0.0", MYSPINBOT_INPROCESS_WORKERS="0"
+    ) as live:
         assert "NO MYSPINBOT_API_TOKEN" in live.log()
     with running_server(tmp_path / "quiet", MYSPINBOT_INPROCESS_WORKERS="0") as live:
         assert "NO MYSPINBOT_API_TOKEN" not in live.log()
