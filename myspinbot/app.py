@@ -13,10 +13,28 @@ WEBSOCKET_MAX_MESSAGE = 16 * 1024
 
 
 def create_app(settings: Settings | None = None) -> Sanic:
+    """The whole app: what each HTTP worker serves (and the main process's part too)."""
     from .api import setup_api
-    from .metrics import setup_metrics
+    from .metrics.endpoint import setup_metrics
     from .services import setup_services
     from .web import setup_web
+
+    app = create_main_app(settings)
+    app.config.AUTO_EXTEND = True  # sanic-ext: automatic HEAD and OPTIONS on every route
+    setup_services(app)
+    setup_api(app)
+    setup_metrics(app)
+    setup_web(app)
+    if app.ctx.settings.bench_routes:
+        from .api.bench import setup_bench
+
+        setup_bench(app)
+    return app
+
+
+def create_main_app(settings: Settings | None = None) -> Sanic:
+    """Only what Sanic's main process runs: embedded Redis, in-process workers, upkeep."""
+    from .main_process import setup_main_process
 
     settings = settings or Settings.from_env()
     configure_logging(settings)
@@ -28,12 +46,6 @@ def create_app(settings: Settings | None = None) -> Sanic:
     app.config.ACCESS_LOG = settings.access_log
     app.config.PROXIES_COUNT = settings.proxies_count  # trust X-Forwarded-* from Traefik
     app.config.OAS = False  # the OpenAPI document is served by our own route
-    setup_services(app)
-    setup_api(app)
-    setup_metrics(app)
-    setup_web(app)
-    if settings.bench_routes:
-        from .api.bench import setup_bench
-
-        setup_bench(app)
+    app.config.AUTO_EXTEND = False  # no routes here, so no sanic-ext (and its ~4 MiB)
+    setup_main_process(app)
     return app

@@ -6,6 +6,7 @@ import logging
 import os
 
 from sanic import Sanic
+from sanic.server.protocols.websocket_protocol import WebSocketProtocol
 from sanic.worker.loader import AppLoader
 
 from . import MAIN_PID_ENV
@@ -17,14 +18,14 @@ log = logging.getLogger("myspinbot.server")
 def serve() -> None:
     """Run until SIGINT/SIGTERM.
 
-    Each HTTP worker builds its own app through the loader. Nothing builds one at import
-    time, so the other processes Sanic spawns (its state manager, our consumers), which
-    re-import the main module, stay small.
+    Each HTTP worker builds the whole app through the loader; this process builds only
+    its own part. Nothing builds one at import time, so the other processes Sanic spawns
+    (its state manager, our consumers), which re-import the main module, stay small.
     """
-    from .app import create_app
+    from .app import create_app, create_main_app
 
     loader = AppLoader(factory=create_app)
-    app = loader.load()
+    app = create_main_app()
     settings: Settings = app.ctx.settings
     os.environ[MAIN_PID_ENV] = str(os.getpid())  # children arm their parent-death signal
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_token:
@@ -42,5 +43,7 @@ def serve() -> None:
         access_log=settings.access_log,
         motd=False,
         single_process=False,
+        # Sanic picks the protocol from this process's app, which has no routes (so no /ws).
+        protocol=WebSocketProtocol,
     )
     Sanic.serve(primary=app, app_loader=loader)

@@ -10,20 +10,16 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from prometheus_client import Gauge, Histogram
 from prometheus_client.multiprocess import mark_process_dead
-from sanic import Sanic
 
 from ..processes import pid_alive
+from .samples_dir import MULTIPROC_ENV
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-DIR_PREFIX = "myspinbot-metrics-"  # then the main process's pid: myspinbot-metrics-<pid>-<random>
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 # A `live*` gauge's file per process: gauge_livesum_<pid>.db
 _LIVE_GAUGE_FILE = re.compile(r"^gauge_live[a-z]+_(\d+)\.db$")
@@ -55,28 +51,6 @@ def process_metrics() -> ProcessMetrics:
             multiprocess_mode="livesum",
         ),
     )
-
-
-def prepare_multiprocess_dir(app: Sanic) -> None:
-    """In the main process, before any worker starts: a fresh folder for the samples."""
-    remove_orphaned_dirs(Path(tempfile.gettempdir()))
-    folder = tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-")
-    os.environ[MULTIPROC_ENV] = folder
-    app.ctx.metrics_dir = folder
-
-
-def remove_orphaned_dirs(parent: Path) -> None:
-    """Folders of servers that ended without cleaning up (kill -9): their pid is gone."""
-    for entry in parent.glob(f"{DIR_PREFIX}*-*"):
-        pid = entry.name.removeprefix(DIR_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(entry, ignore_errors=True)
-
-
-def remove_multiprocess_dir(app: Sanic) -> None:
-    folder = getattr(app.ctx, "metrics_dir", None)
-    if folder:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def forget_dead_processes(folder: str) -> list[int]:
