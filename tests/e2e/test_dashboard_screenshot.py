@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -47,7 +48,6 @@ def test_screenshot_of_a_dashboard_with_finished_jobs(
     page.mouse.move(0, 0)
     target = artifacts_dir / "dashboard.png"
     page.screenshot(path=str(target), full_page=True, animations="disabled")
-    docs = ROOT / "docs"
-    docs.mkdir(exist_ok=True)
-    shutil.copyfile(target, docs / "dashboard.png")
     assert target.stat().st_size > 10_000
+    if os.environ.get("UPDATE_README_SCREENSHOT") == "1":  # a test run leaves the tree alone
+        shutil.copyfile(target, ROOT / "docs" / "dashboard.png")
