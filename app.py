@@ -9,6 +9,8 @@ only arms their parent-death signal (see myspinbot/__init__.py).
 import myspinbot  # noqa: F401
 
 if __name__ == "__main__":
-    from myspinbot.server import serve
+    import sys
 
-    serve()
+    from myspinbot.cli import main
+
+    sys.exit(main(["serve"]))

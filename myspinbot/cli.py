@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from .config import QUEUES, Settings, SettingsError
+from .redis_binary import EmbeddedRedisError
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -89,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"myspinbot: configuration error: {exc}", file=sys.stderr)
         return 2
+    except EmbeddedRedisError as exc:  # the message says why and what to do
+        print(f"myspinbot: cannot start: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -80,5 +82,22 @@ def test_second_server_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
         second = Server(data, port, server_env(data, port))
         with pytest.raises(AssertionError, match="server exited"):
             second.start(timeout=20)
-        assert "already using data dir" in second.log()
+        assert second.proc.returncode == 1
+        assert "myspinbot: cannot start: another MySpinBot server is already using data dir" in (
+            second.log()
+        )
+        assert "Traceback" not in second.log()
         assert httpx.get(first.url + "/health").status_code == 200
+
+
+def test_a_bad_variable_stops_python_app_py_with_one_clear_line(tmp_path: Path) -> None:
+    from support import ROOT, server_env
+
+    env = server_env(tmp_path / "data", 0, MYSPINBOT_PORT="eighty")
+    done = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "myspinbot: configuration error: MYSPINBOT_PORT: expected int, got 'eighty'"
+    )
