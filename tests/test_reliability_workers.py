@@ -72,13 +72,20 @@ def wait_live(rig: Rig, count: int) -> None:
     wait_until(lambda: live_workers(rig.client) >= count, 30, f"{count} live replicas")
 
 
+def job_under_way(rig: Rig, group: list[Replica], prompt: str) -> tuple[str, Replica]:
+    """Once `group` is live, submit a job; return it and the replica running its first
+    attempt, once that attempt has made progress."""
+    wait_live(rig, len(group))
+    with rig.server.client() as http:
+        job_id = post_generate(http, prompt)["id"]
+    runner = started_on(group, job_id, 1)
+    wait_for_job(rig.client, job_id, lambda j: j["progress"] >= 10)
+    return job_id, runner
+
+
 def test_kill_9_mid_job_completes_on_another_replica(rig: Rig) -> None:
     with rig.replicas(2) as group:
-        wait_live(rig, 2)
-        with rig.server.client() as http:
-            job_id = post_generate(http, "survives a kill -9")["id"]
-        first = started_on(group, job_id, 1)
-        wait_for_job(rig.client, job_id, lambda j: j["progress"] >= 10)
+        job_id, first = job_under_way(rig, group, "survives a kill -9")
         first.signal(signal.SIGKILL)
         killed_at = time.monotonic()
         first.wait()
@@ -97,11 +104,7 @@ def test_kill_9_mid_job_completes_on_another_replica(rig: Rig) -> None:
 def test_a_frozen_replica_cannot_overwrite_the_new_attempt(rig: Rig) -> None:
     events = EventLog(rig.server.ws_url)
     with rig.replicas(2) as group:
-        wait_live(rig, 2)
-        with rig.server.client() as http:
-            job_id = post_generate(http, "survives a zombie")["id"]
-        zombie = started_on(group, job_id, 1)
-        wait_for_job(rig.client, job_id, lambda j: j["progress"] >= 10)
+        job_id, zombie = job_under_way(rig, group, "survives a zombie")
         zombie.signal(signal.SIGSTOP)
         try:
             current = started_on(group, job_id, 2, timeout=float(LEASE) + float(INTERVAL) + SLACK)
@@ -153,11 +156,7 @@ def test_the_same_message_delivered_twice_runs_once(rig: Rig) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_stopped_replica_hands_its_job_back(rig: Rig, sig: int) -> None:
     with rig.replicas(1) as group:
-        wait_live(rig, 1)
-        with rig.server.client() as http:
-            job_id = post_generate(http, f"handed back on {signal.Signals(sig).name}")["id"]
-        started_on(group, job_id, 1)
-        wait_for_job(rig.client, job_id, lambda j: j["progress"] >= 10)
+        job_id, _ = job_under_way(rig, group, f"handed back on {signal.Signals(sig).name}")
         group[0].signal(sig)
         stopped_at = time.monotonic()
         assert group[0].wait(15) == 0
