@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench import procs
 from bench.procs import BenchError, Proc
+from myspinbot.redis_binary import choose_server
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "bench" / ".cache"
@@ -28,14 +29,12 @@ class Redis:
     """A private, non-persistent redis-server on 127.0.0.1, pinned with the servers."""
 
     def __init__(self, name: str, workdir: Path) -> None:
-        if not shutil.which("redis-server"):
-            raise BenchError("redis-server is not installed (Debian: apt-get install redis-server)")
         self.name = name
         self.port = procs.free_port()
         workdir.mkdir(parents=True, exist_ok=True)
         cmd = [
             *procs.server_prefix(),
-            "redis-server",
+            choose_server().path,  # the server the embedded Redis would run
             "--port",
             str(self.port),
             "--bind",

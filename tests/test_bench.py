@@ -1,9 +1,12 @@
-"""`python -m bench --quick` runs end to end, so the benchmark cannot rot (no timing asserts)."""
+"""`python -m bench --quick` runs end to end, so the benchmark cannot rot (no timing asserts).
+
+Only MySpinBot's side runs here: the reference it is compared with lives outside this
+repository, and `make bench` (never part of `make test`) is where the two meet.
+"""
 
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +15,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SEED = REPO.parent / "shared" / "reference" / "seed-node"
 
 BOTH = [
     "enqueue.c8.rps",
@@ -30,25 +32,11 @@ BOTH = [
 OURS_ONLY = ["noop.c8.rps", "enqueue.c8.vs_ceiling"]
 
 
-def _skip_reason() -> str | None:
-    for tool in ("node", "npm"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is not installed: the seed-node reference needs Node 20+ and npm"
-    if not (SEED / "package.json").is_file():
-        return f"the seed-node reference is absent ({SEED})"
-    if shutil.which("redis-server") is None:
-        return "redis-server is not installed"
-    return None
-
-
 @pytest.mark.slow
-def test_quick_bench_writes_figures_for_both_systems(tmp_path: Path) -> None:
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
+def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "bench", "--quick", "--systems", "ours", "--out", str(out)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -63,8 +51,7 @@ def test_quick_bench_writes_figures_for_both_systems(tmp_path: Path) -> None:
     assert proc.returncode == 0, output[-4000:]
     data = json.loads(out.read_text())
     assert data["errors"] == []
-    for system, keys in (("ours", BOTH + OURS_ONLY), ("seed", BOTH)):
-        figures = data["summary"][system]
-        missing = [k for k in keys if figures.get(k) is None]
-        assert not missing, f"{system} lacks {missing}"
+    figures = data["summary"]["ours"]
+    missing = [k for k in BOTH + OURS_ONLY if figures.get(k) is None]
+    assert not missing, f"the bench lacks {missing}"
     assert {row["key"] for row in data["rows"]} >= set(BOTH)

@@ -23,10 +23,9 @@ from myspinbot.embedded_redis import (
     EmbeddedRedisError,
     embedded_redis_url,
     embedded_socket_path,
-    find_redis_server,
-    server_version,
 )
 from myspinbot.processes import PidLock, pid_alive
+from myspinbot.redis_binary import choose_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,8 +97,7 @@ def test_serves_owner_only_unix_socket_with_aof_and_noeviction(tmp_path, make_se
         assert conn.config_get("port") == {"port": "0"}
         assert conn.config_get("appendonly") == {"appendonly": "yes"}
         assert conn.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
-    version = server_version(find_redis_server())
-    assert (tmp_path / "redis" / "VERSION").read_text().strip() == ".".join(map(str, version))
+    assert (tmp_path / "redis" / "VERSION").read_text().strip() == choose_server().build.to_record()
     assert int((tmp_path / "redis" / "redis.pid").read_text()) == server.pid
 
 
@@ -187,7 +185,7 @@ def test_orphaned_redis_from_an_earlier_run_is_ended(tmp_path, make_server):
     assert lock.acquire()
     (redis_dir / "lock").write_text(f"{dead_pid()}\n")  # the owner that started it is gone
     orphan = subprocess.Popen(
-        [find_redis_server(), "--port", "0", "--save", "", "--appendonly", "yes",
+        [choose_server().path, "--port", "0", "--save", "", "--appendonly", "yes",
          "--unixsocket", str(embedded_socket_path(tmp_path)), "--dir", str(redis_dir),
          "--pidfile", str(redis_dir / "redis.pid")],
         cwd=redis_dir,
@@ -236,16 +234,16 @@ def test_stale_socket_and_pidfile_are_cleaned(tmp_path, make_server):
 
 def test_data_dir_last_run_by_newer_redis_is_refused(tmp_path, make_server):
     (tmp_path / "redis").mkdir()
-    (tmp_path / "redis" / "VERSION").write_text("99.1.0\n")
-    version = ".".join(map(str, server_version(find_redis_server())))
+    current = choose_server().build
+    (tmp_path / "redis" / "VERSION").write_text(f"{current.flavor} 99.1.0\n")
 
     with pytest.raises(EmbeddedRedisError) as refused:
         make_server(tmp_path).start()
 
-    assert "99.1.0" in str(refused.value) and version in str(refused.value)
+    assert "99.1.0" in str(refused.value) and current.label in str(refused.value)
     assert "one-way" in str(refused.value)
     # The refusal released the data dir.
-    (tmp_path / "redis" / "VERSION").write_text(f"{version}\n")
+    (tmp_path / "redis" / "VERSION").write_text(f"{current.to_record()}\n")
     make_server(tmp_path).start()
 
 
