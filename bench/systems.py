@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench import procs
 from bench.procs import BenchError, Proc
-from myspinbot.redis_binary import choose_server
+from myspinbot.server.redis_binary import choose_server
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "bench" / ".cache"

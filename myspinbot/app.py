@@ -1,4 +1,4 @@
-"""create_app: the one place that wires settings to each area."""
+"""create_app: the one place that wires settings to each area of the HTTP application."""
 
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ WEBSOCKET_MAX_MESSAGE = 16 * 1024
 
 
 def create_app(settings: Settings | None = None) -> Sanic:
-    """The whole app: what each HTTP worker serves (and the main process's part too)."""
+    """The HTTP application: API, /ws, dashboard, /metrics, and this process's connections."""
     from .api import setup_api
+    from .connections import setup_connections
     from .metrics.endpoint import setup_metrics
-    from .services import setup_services
     from .web import setup_web
 
-    app = create_main_app(settings)
+    app = new_app(settings)
     app.config.AUTO_EXTEND = True  # sanic-ext: automatic HEAD and OPTIONS on every route
-    setup_services(app)
+    setup_connections(app)
     setup_api(app)
     setup_metrics(app)
     setup_web(app)
@@ -32,10 +32,8 @@ def create_app(settings: Settings | None = None) -> Sanic:
     return app
 
 
-def create_main_app(settings: Settings | None = None) -> Sanic:
-    """Only what Sanic's main process runs: embedded Redis, in-process workers, upkeep."""
-    from .main_process import setup_main_process
-
+def new_app(settings: Settings | None = None) -> Sanic:
+    """A configured Sanic with no routes: the start of every layout."""
     settings = settings or Settings.from_env()
     configure_logging(settings)
     app = Sanic(APP_NAME, log_config=logging_config(settings), env_prefix="MYSPINBOT_SANIC_")
@@ -46,6 +44,5 @@ def create_main_app(settings: Settings | None = None) -> Sanic:
     app.config.ACCESS_LOG = settings.access_log
     app.config.PROXIES_COUNT = settings.proxies_count  # trust X-Forwarded-* from Traefik
     app.config.OAS = False  # the OpenAPI document is served by our own route
-    app.config.AUTO_EXTEND = False  # no routes here, so no sanic-ext (and its ~4 MiB)
-    setup_main_process(app)
+    app.config.AUTO_EXTEND = False  # no routes yet, so no sanic-ext (and its ~4 MiB)
     return app

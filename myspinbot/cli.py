@@ -8,13 +8,13 @@ import sys
 from collections.abc import Sequence
 
 from .config import QUEUES, Settings, SettingsError
-from .redis_binary import EmbeddedRedisError
+from .server.redis_binary import RedisSetupError
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import serve
+    from .server.serve import serve
 
-    # Children rebuild the app from the environment, so flags travel as variables.
+    # HTTP worker processes rebuild their settings from the environment: flags travel there.
     for flag, variable in (
         ("host", "MYSPINBOT_HOST"),
         ("port", "MYSPINBOT_PORT"),
@@ -22,13 +22,12 @@ def _serve(args: argparse.Namespace) -> int:
     ):
         if getattr(args, flag) is not None:
             os.environ[variable] = str(getattr(args, flag))
-    Settings.from_env()  # fail before forking anything if a variable is wrong
-    serve()
+    serve(Settings.from_env())
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from .jobs.worker import run_consumer
+    from .jobs.consumers import run_consumer
     from .logs import configure_logging
 
     settings = Settings.from_env()
@@ -90,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"myspinbot: configuration error: {exc}", file=sys.stderr)
         return 2
-    except EmbeddedRedisError as exc:  # the message says why and what to do
+    except RedisSetupError as exc:  # the message says why and what to do
         print(f"myspinbot: cannot start: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 MiB = 1024 * 1024
 MAX_PROMPT_CHARS = 2000
 QUEUES = ("train", "generate")
+_MAX_SOCKET_PATH = 100  # AF_UNIX allows ~107 bytes; longer fails as "Address already in use"
 
 
 class SettingsError(ValueError):
@@ -209,6 +211,11 @@ class Settings:
         return MAX_PROMPT_CHARS
 
     @property
+    def store_url(self) -> str:
+        """REDIS_URL, or the socket of the embedded server that owns the data dir."""
+        return self.redis_url or embedded_redis_url(self.data_dir)
+
+    @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
 
@@ -216,17 +223,20 @@ class Settings:
     def artifacts_dir(self) -> Path:
         return self.data_dir / "artifacts"
 
-    def to_env(self) -> dict[str, str]:
-        """The environment that reproduces these settings in a child process."""
-        env: dict[str, str] = {}
-        for spec in dataclasses.fields(self):
-            value = getattr(self, spec.name)
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                value = "true" if value else "false"
-            env[spec.metadata["env"]] = str(value)
-        return env
+
+def embedded_socket_path(data_dir: Path) -> Path:
+    """The embedded server's socket: under the data dir, or a short path when that is too long."""
+    base = Path(data_dir).expanduser().resolve()
+    preferred = base / "redis" / "redis.sock"
+    if len(os.fsencode(preferred)) < _MAX_SOCKET_PATH:
+        return preferred
+    digest = hashlib.sha256(os.fsencode(base)).hexdigest()[:12]
+    return Path("/tmp") / f"myspinbot-{digest}" / "redis.sock"
+
+
+def embedded_redis_url(data_dir: Path) -> str:
+    """The URL clients on this host use to reach the embedded server of `data_dir`."""
+    return f"unix://{quote(str(embedded_socket_path(data_dir)))}"
 
 
 def documented_variables() -> dict[str, str]:

@@ -10,7 +10,7 @@ import pytest
 import redis
 from support import Server, running_server, wait_until
 
-from myspinbot.redis_binary import choose_server
+from myspinbot.server.redis_binary import choose_server
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from myspinbot.jobs import keys, scripts
+from myspinbot.jobs.messages import job_message
 from myspinbot.jobs.model import dumps, new_job, new_job_id, now_ms
-from myspinbot.jobs.queues import job_message, queue_key
+from myspinbot.jobs.queues import queue_key
 
 LEASE = "2"  # seconds: short, so a lost worker is noticed quickly
 INTERVAL = "0.2"  # seconds between maintenance rounds

@@ -264,7 +264,7 @@ def test_unexpected_error_is_a_generic_500_with_the_traceback_in_the_log(
     """A corrupt record makes the handler fail: the client sees the error shape, not the trace."""
     import redis
 
-    from myspinbot.embedded_redis import embedded_redis_url
+    from myspinbot.config import embedded_redis_url
     from myspinbot.jobs import keys
 
     job_id = "01ARZ3NDEKTSV4RRFFQ69G5FAW"

@@ -54,18 +54,6 @@ def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
     assert raised.value.variable == variable and variable in str(raised.value)
 
 
-def test_to_env_round_trips(tmp_path: Path) -> None:
-    settings = Settings.from_env(
-        {
-            "MYSPINBOT_DATA_DIR": str(tmp_path),
-            "MYSPINBOT_PORT": "1234",
-            "MYSPINBOT_API_TOKEN": "t",
-            "MYSPINBOT_MOCK_FAULTS": "1",
-        }
-    )
-    assert Settings.from_env(settings.to_env()) == settings
-
-
 def test_cli_reports_a_bad_setting_without_a_traceback(capsys, monkeypatch) -> None:
     from myspinbot.cli import main
 

@@ -18,21 +18,17 @@ from pathlib import Path
 import pytest
 import redis
 
-from myspinbot.embedded_redis import (
-    EmbeddedRedis,
-    EmbeddedRedisError,
-    embedded_redis_url,
-    embedded_socket_path,
-)
-from myspinbot.processes import PidLock, pid_alive
-from myspinbot.redis_binary import choose_server
+from myspinbot.config import embedded_redis_url, embedded_socket_path
+from myspinbot.server.embedded_redis import EmbeddedRedis
+from myspinbot.server.processes import PidLock, pid_alive
+from myspinbot.server.redis_binary import RedisSetupError, choose_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
 OWNER_SCRIPT = """
 import sys, time
 from pathlib import Path
-from myspinbot.embedded_redis import EmbeddedRedis
+from myspinbot.server.embedded_redis import EmbeddedRedis
 
 server = EmbeddedRedis(Path(sys.argv[1]))
 server.start()
@@ -122,7 +118,7 @@ def test_second_server_on_same_data_dir_is_refused(tmp_path, make_server):
     first = make_server(tmp_path)
     first.start()
 
-    with pytest.raises(EmbeddedRedisError) as refused:
+    with pytest.raises(RedisSetupError) as refused:
         make_server(tmp_path).start()
 
     message = str(refused.value)
@@ -237,7 +233,7 @@ def test_data_dir_last_run_by_newer_redis_is_refused(tmp_path, make_server):
     current = choose_server().build
     (tmp_path / "redis" / "VERSION").write_text(f"{current.flavor} 99.1.0\n")
 
-    with pytest.raises(EmbeddedRedisError) as refused:
+    with pytest.raises(RedisSetupError) as refused:
         make_server(tmp_path).start()
 
     assert "99.1.0" in str(refused.value) and current.label in str(refused.value)
@@ -268,7 +264,7 @@ def test_long_data_dir_puts_socket_in_short_private_dir(tmp_path, make_server):
 def test_arm_parent_death_signal_reports_a_parent_already_gone():
     script = """
 import os
-from myspinbot.processes import ParentGoneError, arm_parent_death_signal
+from myspinbot.lifeline import ParentGoneError, arm_parent_death_signal
 assert arm_parent_death_signal(expected_parent=os.getppid())
 try:
     arm_parent_death_signal(expected_parent=os.getppid() + 1)

@@ -22,8 +22,7 @@ from myspinbot.jobs.keys import WORKER_TTL_MS
 from myspinbot.jobs.model import new_job_id
 from myspinbot.metrics.http import UNMATCHED, method_label, route_template
 from myspinbot.metrics.jobs import RedisJobCollector
-from myspinbot.metrics.process import forget_dead_processes
-from myspinbot.metrics.samples_dir import DIR_PREFIX, remove_orphaned_dirs
+from myspinbot.server.shared_metrics import DIR_PREFIX, forget_dead_processes, remove_orphaned_dirs
 
 QUEUES = ("train", "generate")
 JOB_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")

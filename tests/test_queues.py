@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from myspinbot.jobs.messages import TASK_NAMES, job_message, message_job_id
 from myspinbot.jobs.model import new_job_id
-from myspinbot.jobs.queues import QUEUES, JobQueue, job_message, message_job_id
+from myspinbot.jobs.queues import QUEUES, JobQueue
 from myspinbot.jobs.tasks import TASKS
 
 
@@ -46,3 +47,9 @@ def test_huey_revocation_is_not_a_second_cancel_path(tmp_path) -> None:
     assert queue.delete(task.revoke_id) is False
     with pytest.raises(redis.ConnectionError):
         queue.delete("some-result-key")  # every other key still reaches the storage
+
+
+@pytest.mark.parametrize("kind", ["train", "generate"])
+def test_task_names_are_the_ones_hueys_registry_gives_our_tasks(kind: str) -> None:
+    registry = QUEUES[kind]._registry
+    assert registry.task_to_string(TASKS[kind].task_class) == TASK_NAMES[kind]

@@ -11,9 +11,9 @@ import redis
 from reliability_support import api_server, jobs, redis_server, reliability_env
 from support import train_files, wait_until
 
-from myspinbot.embedded_redis import EmbeddedRedis
 from myspinbot.jobs import keys
 from myspinbot.jobs.queues import queue_key
+from myspinbot.server.embedded_redis import EmbeddedRedis
 
 pytestmark = pytest.mark.slow
 

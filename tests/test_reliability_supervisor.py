@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from support import wait_until
 
-from myspinbot import supervisor
-from myspinbot.supervisor import Supervisor
+from myspinbot.server import supervisor
+from myspinbot.server.supervisor import Supervisor
 
 
 class Child:

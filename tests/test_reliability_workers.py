@@ -27,7 +27,8 @@ from reliability_support import (
 from support import Server, wait_until
 
 from myspinbot.jobs import keys
-from myspinbot.jobs.queues import job_message, queue_key
+from myspinbot.jobs.messages import job_message
+from myspinbot.jobs.queues import queue_key
 
 pytestmark = pytest.mark.slow
 

@@ -308,7 +308,7 @@ def test_the_token_never_shows_in_logs(server: Server, http) -> None:
 def test_embedded_redis_socket_is_owner_only_and_has_no_tcp_port(server: Server) -> None:
     import stat
 
-    from myspinbot.embedded_redis import embedded_socket_path
+    from myspinbot.config import embedded_socket_path
 
     sock = embedded_socket_path(server.data_dir)
     assert stat.S_IMODE(sock.stat().st_mode) & 0o077 == 0

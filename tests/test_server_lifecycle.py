@@ -10,7 +10,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import Events, alive, processes_using, running_server, train_files, wait_until
+from support import (
+    Events,
+    alive,
+    descendants,
+    processes_using,
+    running_server,
+    train_files,
+    wait_until,
+)
 
 
 def test_two_websocket_clients_on_two_http_workers_see_every_event(tmp_path: Path) -> None:
@@ -50,20 +58,37 @@ def test_restart_keeps_finished_jobs_and_artifacts(tmp_path: Path) -> None:
         assert job["id"] in [j["id"] for j in http.get("/api/jobs").json()["jobs"]]
 
 
+def test_the_default_layout_is_one_python_process_and_its_redis(tmp_path: Path) -> None:
+    with running_server(tmp_path / "data") as server, server.client() as http:
+        (child,) = server.pids  # the embedded Redis is the only child
+        name = Path(f"/proc/{child}/comm").read_text().strip()
+        assert name in ("redis-server", "valkey-server"), name
+        assert not descendants(child)
+        # The workers of both queues live in the server process itself.
+        health = http.get("/health").json()
+        assert health["workers"] == {"train": 1, "generate": 1}
+        job = http.post("/api/generate", json={"prompt": "one process"}).json()
+        wait_until(lambda: http.get(f"/api/status/{job['id']}").json()["state"] == "completed")
+        assert descendants(server.proc.pid) == {child}
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_stopping_the_server_leaves_no_process_behind(tmp_path: Path, sig: int) -> None:
     data = tmp_path / "data"
     with running_server(data) as server:
         children = set(server.pids)
-        assert len(children) >= 4  # redis, an HTTP worker, two consumers
+        assert len(children) == 1  # the embedded Redis
         assert server.stop(sig) == 0
     wait_until(lambda: not any(alive(pid) for pid in children), message="children to exit")
     assert processes_using(data) == []
 
 
-def test_kill_9_of_the_main_process_orphans_nothing_and_restart_works(tmp_path: Path) -> None:
+@pytest.mark.parametrize("http_workers", ["1", "2"])
+def test_kill_9_of_the_main_process_orphans_nothing_and_restart_works(
+    tmp_path: Path, http_workers: str
+) -> None:
     data = tmp_path / "data"
-    with running_server(data) as server:
+    with running_server(data, MYSPINBOT_HTTP_WORKERS=http_workers) as server:
         children = set(server.pids)
         os.kill(server.proc.pid, signal.SIGKILL)
         server.proc.wait(10)

@@ -173,12 +173,27 @@ def http_worker_pids(server: Server) -> list[int]:
     return pids
 
 
-def test_follows_the_job_through_a_websocket_drop(slow: Server) -> None:
+@pytest.fixture(scope="module")
+def slow_multi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Long jobs on the multi-process layout, whose HTTP workers can die without the jobs."""
+    data = tmp_path_factory.mktemp("submit-multi") / "data"
+    with running_server(
+        data,
+        MYSPINBOT_HTTP_WORKERS="2",
+        MYSPINBOT_MOCK_STEPS="100",
+        MYSPINBOT_MOCK_STEP_SECONDS="0.05",
+    ) as live:
+        yield live
+
+
+def test_follows_the_job_through_a_websocket_drop(slow_multi: Server) -> None:
     prompt = "keep following after the drop"
-    with submit_in_background(slow, prompt) as proc, slow.client() as http:
+    with submit_in_background(slow_multi, prompt) as proc, slow_multi.client() as http:
         wait_until(lambda: active_job(http, prompt), message="the submitted job to run")
-        (worker,) = http_worker_pids(slow)
-        os.kill(worker, signal.SIGKILL)  # the supervisor starts a new HTTP worker
+        workers = http_worker_pids(slow_multi)
+        assert len(workers) == 2
+        for worker in workers:  # whichever holds the socket: the supervisor restarts both
+            os.kill(worker, signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert "reconnecting" in stderr

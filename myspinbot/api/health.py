@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 import orjson
-from redis.exceptions import RedisError
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
-from ..jobs.model import KINDS
+from ..health import health_report
 
 bp = Blueprint("health")
-
-# Load balancers probe with short timeouts: answer "degraded" before they give up on us.
-HEALTH_TIMEOUT = 3.0
-
-
-async def health_report(app: Any) -> tuple[int, dict[str, Any]]:
-    try:
-        parts = await asyncio.wait_for(app.ctx.store.health(), HEALTH_TIMEOUT)
-    except (RedisError, OSError, TimeoutError):  # asyncio.TimeoutError is TimeoutError
-        return 503, {
-            "status": "degraded",
-            "redis": "unreachable",
-            "workers": dict.fromkeys(KINDS, 0),
-            "queues": dict.fromkeys(KINDS, None),
-        }
-    return 200, {"status": "ok", "redis": "ok", **parts}
 
 
 @bp.get("/health")
 async def health(request: Request) -> HTTPResponse:
-    status, body = await health_report(request.app)
+    status, body = await health_report(request.app.ctx.store)
     return HTTPResponse(
         orjson.dumps(body),
         status=status,

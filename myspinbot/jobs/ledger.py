@@ -24,8 +24,9 @@ import redis
 
 from . import keys, scripts
 from .attempt import Attempt, LeaseLost, Stored, StoreUnreachable, cancelled
+from .messages import job_message
 from .model import EVENT_FOR_STATE, FINISHED, dumps, duration_bucket, iso, loads, now_ms
-from .queues import job_message, queue_key
+from .queues import queue_key
 
 log = logging.getLogger("myspinbot.jobs")
 

@@ -16,6 +16,7 @@ import redis
 from ..config import Settings
 from . import keys, retention, scripts
 from .attempt import cancelled
+from .messages import job_message, message_job_id
 from .model import (
     EVENT_FOR_STATE,
     KINDS,
@@ -27,7 +28,7 @@ from .model import (
     now_ms,
     parse_iso_ms,
 )
-from .queues import job_message, message_job_id, queue_key
+from .queues import queue_key
 
 log = logging.getLogger("myspinbot.maintenance")
 

@@ -1,12 +1,10 @@
-"""The two Huey queues, and the one place that knows how Huey lays out its messages.
+"""The two Huey queues.
 
 They are module-level because `huey_consumer myspinbot.jobs.train_queue` needs an
 import path; building them does no I/O (redis-py pools connect lazily).
 """
 
 from __future__ import annotations
-
-from functools import cache
 
 from huey import RedisHuey
 from redis import ConnectionPool
@@ -16,14 +14,6 @@ from . import keys
 
 QUEUE_NAMES = {"train": "myspinbot_train", "generate": "myspinbot_generate"}
 SOCKET_TIMEOUT = 10.0  # longer than Huey's 1 s BRPOP, shorter than forever
-
-
-def default_redis_url(settings: Settings | None = None) -> str:
-    """REDIS_URL, or the socket of the embedded server that owns the data dir."""
-    from ..embedded_redis import embedded_redis_url
-
-    settings = settings or Settings.from_env()
-    return settings.redis_url or embedded_redis_url(settings.data_dir)
 
 
 def _pool(url: str) -> ConnectionPool:
@@ -67,7 +57,7 @@ def _queue(kind: str, url: str) -> JobQueue:
     )
 
 
-_url = default_redis_url()
+_url = Settings.from_env().store_url
 train_queue = _queue("train", _url)
 generate_queue = _queue("generate", _url)
 QUEUES: dict[str, JobQueue] = {"train": train_queue, "generate": generate_queue}
@@ -82,35 +72,3 @@ def bind_queues(redis_url: str) -> None:
 
 def queue_key(kind: str) -> str:
     return keys.huey_queue(QUEUE_NAMES[kind])
-
-
-# A job id is a 26-character ULID; a placeholder of the same length keeps pickle's framing.
-_PLACEHOLDER = "J" * 26
-
-
-@cache
-def _message_template(kind: str) -> bytes:
-    from .tasks import TASKS
-
-    return QUEUES[kind].serialize_task(TASKS[kind].s(_PLACEHOLDER, id=_PLACEHOLDER))
-
-
-def job_message(kind: str, job_id: str) -> bytes:
-    """The serialized Huey message that runs `job_id`, ready to LPUSH onto queue_key(kind).
-
-    The job id is both the task's argument and its Huey id. Messages are stamped from one
-    serialized template: pickling a task and drawing a random uuid4 for each request was a
-    tenth of POST /api/generate's time.
-    """
-    if len(job_id) != len(_PLACEHOLDER) or not job_id.isascii():
-        from .tasks import TASKS
-
-        return QUEUES[kind].serialize_task(TASKS[kind].s(job_id, id=job_id))
-    return _message_template(kind).replace(_PLACEHOLDER.encode(), job_id.encode())
-
-
-def message_job_id(kind: str, data: bytes) -> str | None:
-    """The job id a queued message carries (None for messages that are not ours)."""
-    task = QUEUES[kind].deserialize_task(data)
-    args = getattr(task, "args", ())
-    return args[0] if args and isinstance(args[0], str) else None

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import Conflict, InvalidField, NotFound, ServiceUnavailable
+from .messages import job_message
 from .model import (
     EVENT_FOR_STATE,
     FINISHED,
@@ -17,7 +18,6 @@ from .model import (
     new_job_id,
     now_ms,
 )
-from .queues import job_message
 from .store import JobStore
 
 

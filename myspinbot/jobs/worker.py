@@ -1,16 +1,13 @@
-"""A worker process: its runner, its heartbeats, and the consumer loop for one queue."""
+"""A worker process's runtime: its runner, its heartbeats, built once per process."""
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
-from typing import Any
 
 import redis
-from huey.consumer import Consumer, Scheduler, Worker
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
@@ -20,12 +17,10 @@ from .ledger import Ledger
 from .maintenance import Maintenance, MaintenanceLoop
 from .model import now_ms
 from .pipelines.mock import MockGenerate, MockTrain
-from .queues import QUEUES, bind_queues, default_redis_url
+from .queues import bind_queues
 from .runner import Runner
 
 log = logging.getLogger("myspinbot.worker")
-
-SHUTDOWN_TIMEOUT = 7.0  # under Sanic's ~10 s grace for managed processes
 
 
 def redis_client(url: str) -> redis.Redis:
@@ -42,8 +37,9 @@ def redis_client(url: str) -> redis.Redis:
 class WorkerRuntime:
     """Process-wide state of a worker: built once, at consumer start-up, never at import."""
 
-    def __init__(self, settings: Settings, redis_url: str) -> None:
+    def __init__(self, settings: Settings, redis_url: str, *, maintenance: bool = True) -> None:
         self.settings = settings
+        self.runs_maintenance = maintenance
         self.client = redis_client(redis_url)
         self.ledger = Ledger(self.client, settings.lease_seconds)
         self.runner = Runner(
@@ -81,7 +77,8 @@ class WorkerRuntime:
                 return
             self._started = True
         threading.Thread(target=self._beat_loop, name="heartbeat", daemon=True).start()
-        self.maintenance.start()
+        if self.runs_maintenance:
+            self.maintenance.start()
 
     def stop(self) -> None:
         """Stop taking new steps: running attempts hand their jobs back at the next step."""
@@ -141,109 +138,14 @@ def runtime() -> WorkerRuntime:
     with _runtime_lock:
         if _runtime is None:
             settings = Settings.from_env()
-            _runtime = WorkerRuntime(settings, default_redis_url(settings))
+            _runtime = WorkerRuntime(settings, settings.store_url)
         return _runtime
 
 
-def install_runtime(settings: Settings, redis_url: str) -> WorkerRuntime:
+def install_runtime(settings: Settings, *, maintenance: bool = True) -> WorkerRuntime:
+    """Build this process's runtime (and point the queues at its Redis) before consuming."""
     global _runtime
     with _runtime_lock:
-        bind_queues(redis_url)
-        _runtime = WorkerRuntime(settings, redis_url)
+        bind_queues(settings.store_url)
+        _runtime = WorkerRuntime(settings, settings.store_url, maintenance=maintenance)
         return _runtime
-
-
-class _Worker(Worker):
-    """Huey's worker loop, saying once that Redis is away instead of a traceback per poll."""
-
-    redis_down = False
-
-    def loop(self, now: Any = None) -> None:
-        try:
-            task = self.huey.dequeue()
-        except redis.RedisError as exc:
-            if not self.redis_down:
-                log.warning(
-                    "queue %s: Redis unreachable (%s); polling with backoff", self.huey.name, exc
-                )
-            self.redis_down = True
-            self.sleep()  # Huey's backoff: delay grows by `backoff` up to `max_delay`
-            return
-        if self.redis_down:
-            log.info("queue %s: Redis reachable again", self.huey.name)
-            self.redis_down = False
-            self.delay = self.default_delay
-        if task is None:
-            return  # the storage blocks (BRPOP with a timeout): poll again at once
-        try:
-            self.huey.execute(task, now)
-        except Exception:
-            log.exception("unhandled error while running task %s", task.id)
-
-
-class _IdleScheduler(Scheduler):
-    """No schedule to read: our retries live in our own zset and no task has an eta.
-
-    Huey's scheduler would poll an always-empty schedule every second and log a
-    traceback each time Redis is away.
-    """
-
-    def loop(self, now: Any = None) -> None:
-        self.stop_flag.wait(1.0)
-
-
-class _Consumer(Consumer):
-    """Huey's consumer, telling our runner to hand jobs back as soon as a stop begins."""
-
-    worker_class = _Worker
-    scheduler_class = _IdleScheduler
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Huey re-execs the whole command line on SIGHUP; a closed terminal must not do that.
-        self._signal_actions.pop(signal.SIGHUP, None)
-
-    def stop(self, graceful: bool = False) -> None:
-        rt = runtime()
-        rt.stop()
-        # Graceful (SIGINT): attempts hand back at their next step while Huey joins the
-        # threads. Immediate (SIGTERM), or a step longer than the shutdown timeout: Huey
-        # cannot interrupt its threads, so hand their jobs back from here; fencing refuses
-        # whatever those threads still try to write before the process exits.
-        super().stop(graceful=graceful)
-        rt.runner.hand_back_all()
-
-
-def run_consumer(queue: str, settings: Settings, threads: int, **_: Any) -> None:
-    """Serve one queue until SIGINT (drain: hand back at the next step) or SIGTERM."""
-    redis_url = settings.redis_url or default_redis_url(settings)
-    rt = install_runtime(settings, redis_url)
-    consumer = _Consumer(
-        QUEUES[queue],
-        workers=threads,
-        worker_type="thread",
-        periodic=False,
-        initial_delay=0.05,
-        max_delay=1.0,
-        shutdown_timeout=SHUTDOWN_TIMEOUT,
-    )
-    try:
-        consumer.run()
-    finally:
-        rt.close()
-
-
-def run_managed_consumer(
-    queue: str, settings_env: dict[str, str], threads: int, parent_pid: int
-) -> None:
-    """Entry point of an in-process worker that Sanic's manager runs."""
-    from ..logs import configure_logging
-    from ..processes import arm_parent_death_signal
-
-    os.setsid()  # one Ctrl-C must not reach Huey twice (it takes the second as "now")
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # Huey re-execs the command line on SIGHUP
-    arm_parent_death_signal(signal.SIGTERM, expected_parent=parent_pid)
-    os.environ.update(settings_env)
-    settings = Settings.from_env()
-    configure_logging(settings)
-    run_consumer(queue, settings, threads)

@@ -20,10 +20,7 @@ from sanic.response import HTTPResponse
 
 from .http import observe, start_timer
 from .jobs import RedisJobCollector
-from .process import (
-    forget_dead_processes,
-)
-from .samples_dir import MULTIPROC_ENV
+from .process import MULTIPROC_ENV
 
 log = logging.getLogger("myspinbot.metrics")
 
@@ -39,7 +36,6 @@ def scrape_registry() -> CollectorRegistry:
     folder = os.environ.get(MULTIPROC_ENV)
     if not folder:
         return REGISTRY
-    forget_dead_processes(folder)
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, folder)
     # Process and platform metrics describe the process that answers the scrape.
@@ -55,6 +51,9 @@ async def metrics_endpoint(request: Request) -> HTTPResponse:
         # Still serve the per-process metrics; the job metrics are missing, not zero.
         log.warning("metrics without job metrics: Redis unreachable (%s)", exc)
         snapshot = None
+    before_scrape = getattr(request.app.ctx, "before_scrape", None)
+    if before_scrape is not None:  # the multi-process layout forgets dead workers' gauges
+        before_scrape()
     jobs = CollectorRegistry(auto_describe=False)
     jobs.register(RedisJobCollector(snapshot))
     output = generate_latest(scrape_registry()) + generate_latest(jobs)

@@ -1,28 +1,21 @@
-"""Metrics each server process keeps itself, aggregated across processes at scrape time.
+"""Metrics each server process keeps itself: HTTP latency and open WebSockets.
 
-prometheus_client's multiprocess mode: every HTTP worker writes its samples to files
-in PROMETHEUS_MULTIPROC_DIR, which the main process creates (empty) before any worker
-starts, and any worker merges them when scraped.
+In the one-process layout they live in the default registry. With several HTTP workers
+(prometheus_client's multiprocess mode, PROMETHEUS_MULTIPROC_DIR set by the main process)
+each worker writes them to files that the scraped worker merges.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 from prometheus_client import Gauge, Histogram
 from prometheus_client.multiprocess import mark_process_dead
 
-from ..processes import pid_alive
-from .samples_dir import MULTIPROC_ENV
-
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # set only in the multi-process layout
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-# A `live*` gauge's file per process: gauge_livesum_<pid>.db
-_LIVE_GAUGE_FILE = re.compile(r"^gauge_live[a-z]+_(\d+)\.db$")
 
 
 @dataclass(frozen=True)
@@ -51,21 +44,3 @@ def process_metrics() -> ProcessMetrics:
             multiprocess_mode="livesum",
         ),
     )
-
-
-def forget_dead_processes(folder: str) -> list[int]:
-    """Drop the live gauges of processes that are gone (a crashed or restarted HTTP worker).
-
-    Sanic tells nobody when a worker dies, so the scraping process checks. Counters and
-    histograms of a dead worker stay: they are totals, and dropping them would make
-    them go backwards.
-    """
-    dead = set()
-    for entry in Path(folder).iterdir():
-        match = _LIVE_GAUGE_FILE.match(entry.name)
-        if match and not pid_alive(int(match.group(1))):
-            dead.add(int(match.group(1)))
-    for pid in dead:
-        with contextlib.suppress(FileNotFoundError):  # another worker's scrape was first
-            mark_process_dead(pid, folder)
-    return sorted(dead)

@@ -9,6 +9,7 @@ because the persistence format is one-way: an older server would start with no d
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import re
 import shutil
@@ -17,7 +18,10 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
+
 Version = tuple[int, int, int]
+logger = logging.getLogger("myspinbot.redis")
 
 MINIMUM_REDIS: Version = (7, 0, 0)  # EXPIRE ... NX, SET ... GET, LMPOP and friends
 MINIMUM_VALKEY: Version = (7, 2, 0)  # the first Valkey: speaks Redis 7.2
@@ -27,8 +31,8 @@ INSTALL_HINT = (
 )
 
 
-class EmbeddedRedisError(RuntimeError):
-    """The embedded Redis cannot run; the message says why and what to do."""
+class RedisSetupError(RuntimeError):
+    """Redis cannot be used (embedded or REDIS_URL); the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -99,10 +103,10 @@ def server_build(binary: str) -> ServerBuild:
     try:
         out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise EmbeddedRedisError(f"cannot run {binary} --version: {exc}") from exc
+        raise RedisSetupError(f"cannot run {binary} --version: {exc}") from exc
     version = parse_version(out.stdout.partition("v=")[2])
     if version is None:
-        raise EmbeddedRedisError(f"cannot read the version of {binary}: {out.stdout.strip()!r}")
+        raise RedisSetupError(f"cannot read the version of {binary}: {out.stdout.strip()!r}")
     flavor = "valkey" if out.stdout.lower().startswith("valkey") else "redis"
     return ServerBuild(flavor, version)
 
@@ -141,7 +145,7 @@ def choose_server(explicit: str | None = None, data: ServerBuild | None = None) 
     else:
         candidates = [path for path in (server_on_path(), bundled_server()) if path]
     if not candidates:
-        raise EmbeddedRedisError(f"no redis-server found: {INSTALL_HINT}")
+        raise RedisSetupError(f"no redis-server found: {INSTALL_HINT}")
     refused = []
     for path in candidates:
         build = server_build(path)
@@ -154,12 +158,29 @@ def choose_server(explicit: str | None = None, data: ServerBuild | None = None) 
         else:
             return ServerBinary(path, build)
     if data is not None and all("cannot read" in reason for reason in refused):
-        raise EmbeddedRedisError(
+        raise RedisSetupError(
             f"{'; '.join(refused)} (the append-only file is one-way across versions and an "
             f"older server would start with no data): use {data.label} or newer, "
             "or choose another MYSPINBOT_DATA_DIR"
         )
-    raise EmbeddedRedisError(f"{'; '.join(refused)}: {INSTALL_HINT}")
+    raise RedisSetupError(f"{'; '.join(refused)}: {INSTALL_HINT}")
+
+
+def external_server_label(url: str) -> str:
+    """Which server REDIS_URL names; raises RedisSetupError when it is older than Redis 7.0.
+
+    A server that is not up yet (a compose stack starting) cannot be checked now: it is
+    used as it comes, and the warning says so.
+    """
+    client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+    try:
+        info = client.info("server")
+    except redis.ConnectionError as exc:
+        logger.warning("cannot check the Redis version yet (%s)", exc)
+        return "Redis"
+    finally:
+        client.close()
+    return check_server_version(info)
 
 
 def check_server_version(info: dict[str, object]) -> str:
@@ -172,7 +193,7 @@ def check_server_version(info: dict[str, object]) -> str:
     if redis_version is None:
         return "an unknown Redis version"
     if redis_version < MINIMUM_REDIS:
-        raise EmbeddedRedisError(
+        raise RedisSetupError(
             f"REDIS_URL points at {label}; MySpinBot needs Redis 7.0 or newer (or Valkey)"
         )
     return label

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import signal
@@ -14,42 +13,26 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote
 
-from myspinbot.processes import (
+from ..config import embedded_redis_url, embedded_socket_path
+from ..lifeline import death_signal_preexec
+from .processes import (
     PidLock,
     ProcessInfo,
-    death_signal_preexec,
     process_info,
     read_pid,
     run_on_spawner_thread,
     terminate_and_wait,
 )
-from myspinbot.redis_binary import EmbeddedRedisError, ServerBuild, choose_server
+from .redis_binary import RedisSetupError, ServerBuild, choose_server
 
 logger = logging.getLogger("myspinbot.redis")
 
-_MAX_SOCKET_PATH = 100  # AF_UNIX allows ~107 bytes; longer fails as "Address already in use"
 _START_TIMEOUT = 10.0  # for the first answer to PING
 _LOAD_TIMEOUT = 300.0  # while it answers LOADING, a big AOF is still being read
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 10.0
 _STABLE_RUN = 30.0  # a run shorter than this counts as a quick failure
 _MAX_QUICK_FAILURES = 10
-
-
-def embedded_socket_path(data_dir: Path) -> Path:
-    """The server's socket: under the data dir, or a short runtime path when that is too long."""
-    base = Path(data_dir).expanduser().resolve()
-    preferred = base / "redis" / "redis.sock"
-    if len(os.fsencode(preferred)) < _MAX_SOCKET_PATH:
-        return preferred
-    digest = hashlib.sha256(os.fsencode(base)).hexdigest()[:12]
-    return Path("/tmp") / f"myspinbot-{digest}" / "redis.sock"
-
-
-def embedded_redis_url(data_dir: Path) -> str:
-    """The URL clients on this host use to reach the embedded server of `data_dir`."""
-    return f"unix://{quote(str(embedded_socket_path(data_dir)))}"
 
 
 def _ping(path: Path) -> str:
@@ -162,7 +145,7 @@ class EmbeddedRedis:
         if self._lock.acquire() or (self._end_orphan() and self._lock.acquire()):
             return
         owner = self._lock.owner() or read_pid(self._pidfile)
-        raise EmbeddedRedisError(
+        raise RedisSetupError(
             f"another MySpinBot server is already using data dir {self._data_dir} "
             f"(pid {owner or 'unknown'}); stop it or choose another MYSPINBOT_DATA_DIR"
         )
@@ -203,7 +186,7 @@ class EmbeddedRedis:
         # /tmp is shared: refuse a directory someone else made or can write into.
         st = os.lstat(runtime)
         if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
-            raise EmbeddedRedisError(
+            raise RedisSetupError(
                 f"{runtime} (socket dir for {self._data_dir}) must be a directory owned by "
                 f"this user with mode 0700; remove it or choose a shorter MYSPINBOT_DATA_DIR"
             )
@@ -259,10 +242,10 @@ class EmbeddedRedis:
         try:
             self._proc = run_on_spawner_thread(self._popen)
         except (OSError, subprocess.SubprocessError) as exc:
-            raise EmbeddedRedisError(f"cannot start {self._binary}: {exc}") from exc
+            raise RedisSetupError(f"cannot start {self._binary}: {exc}") from exc
         try:
             self._wait_ready(self._proc)
-        except EmbeddedRedisError:
+        except RedisSetupError:
             self._terminate(self._proc, 5.0)
             raise
 
@@ -282,7 +265,7 @@ class EmbeddedRedis:
                 problem = "stop() was called while redis-server was starting"
             else:
                 continue
-            raise EmbeddedRedisError(f"{problem}; see {self._log}:\n{self._tail()}")
+            raise RedisSetupError(f"{problem}; see {self._log}:\n{self._tail()}")
 
     def _tail(self, lines: int = 8) -> str:
         try:
@@ -339,7 +322,7 @@ class EmbeddedRedis:
             try:
                 self._remove_stale_files()
                 self._spawn_and_wait()
-            except EmbeddedRedisError as exc:
+            except RedisSetupError as exc:
                 if not self._stopping.is_set():
                     logger.error("restarting redis-server failed: %s", exc)
                 return False

@@ -1,4 +1,4 @@
-"""Each HTTP worker's connections: Redis clients, the job store and service, the events hub."""
+"""The HTTP application's connections: Redis clients, job store and service, events hub."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from sanic import Sanic
 
-from .api.health import health_report
 from .config import Settings
 from .events import SNAPSHOT_SIZE, Hub
-from .jobs.queues import default_redis_url
+from .health import health_report
 from .jobs.service import JobService
 from .jobs.store import JobStore
 from .metrics.process import process_metrics
@@ -20,7 +19,7 @@ from .metrics.process import process_metrics
 REDIS_TIMEOUT = 2.5
 
 
-def setup_services(app: Sanic) -> None:
+def setup_connections(app: Sanic) -> None:
     app.before_server_start(open_connections)
     app.after_server_stop(close_connections)
 
@@ -40,15 +39,15 @@ def redis_client(url: str, retries: int = 1) -> aioredis.Redis:
 
 async def open_connections(app: Sanic) -> None:
     settings: Settings = app.ctx.settings
-    app.ctx.redis = redis_client(default_redis_url(settings))
+    app.ctx.redis = redis_client(settings.store_url)
     # The subscriber must see every disconnect (no silent reconnect inside redis-py), or it
     # could not tell its clients that events were missed.
-    app.ctx.pubsub_redis = redis_client(default_redis_url(settings), retries=0)
+    app.ctx.pubsub_redis = redis_client(settings.store_url, retries=0)
     app.ctx.store = JobStore(app.ctx.redis)
     app.ctx.jobs = JobService(app.ctx.store, settings)
 
     async def health() -> dict:
-        return (await health_report(app))[1]
+        return (await health_report(app.ctx.store))[1]
 
     app.ctx.hub = Hub(
         app.ctx.pubsub_redis,
