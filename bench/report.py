@@ -36,6 +36,13 @@ def flatten(raw: dict[str, Any]) -> Figures:
             out[f"{name}.p50_ms"] = res["p50_ms"]
             out[f"{name}.p99_ms"] = res["p99_ms"]
             out[f"{name}.missed"] = res["missed"]
+        elif name == "busy":
+            for probe in ("status", "ws"):
+                for phase in ("idle", "busy"):
+                    out[f"busy.{probe}_{phase}.p99_ms"] = res[probe][phase]["p99_ms"]
+                idle, loaded = res[probe]["idle"]["p99_ms"], res[probe]["busy"]["p99_ms"]
+                if idle and loaded is not None:
+                    out[f"busy.{probe}_ratio.busy_vs_idle"] = round(loaded / idle, 2)
     for key in [k for k in out if k.startswith("enqueue.") and k.endswith(".rps")]:
         ceiling = out.get(key.replace("enqueue.", "noop."))
         if ceiling and out[key] is not None:
@@ -56,6 +63,14 @@ def _row(key: str) -> tuple[str, str, str]:
     """(label, better, goal) for a figure key."""
     parts = key.split(".")
     what = parts[-1]
+    if key == "start.seconds":
+        return "start: command to /health 200 (s)", "lower", "<= 1 s"
+    if key.startswith("busy."):
+        probe, _, phase = parts[1].partition("_")
+        subject = "GET /api/status/<id>" if probe == "status" else "/ws done delivery"
+        if phase == "ratio":
+            return f"{subject} p99: busy workers / idle", "none", "close to 1"
+        return f"{subject} p99 (ms), workers {phase}", "none", ""
     if key.startswith("memory."):
         label = {
             "idle_mib": "idle",
@@ -91,7 +106,8 @@ def _row(key: str) -> tuple[str, str, str]:
 
 def _order(key: str) -> tuple[int, int, int, str]:
     parts = key.split(".")
-    group = ["enqueue", "noop", "e2e", "e2e_nows", "fanout", "memory"].index(parts[0])
+    groups = ["start", "enqueue", "noop", "e2e", "e2e_nows", "fanout", "busy", "memory"]
+    group = groups.index(parts[0])
     num = int(re.sub(r"\D", "", parts[1]) or 0) if len(parts) > 2 else 0
     what = [
         "rps",
@@ -107,6 +123,9 @@ def _order(key: str) -> tuple[int, int, int, str]:
         "peak_mib",
         "peak_fixed_mib",
     ]
+    if parts[0] == "busy":  # status then ws, idle then busy then the ratio
+        probe, _, phase = parts[1].partition("_")
+        num = ("status", "ws").index(probe) * 3 + ("idle", "busy", "ratio").index(phase)
     return group, num, what.index(parts[-1]) if parts[-1] in what else 99, key
 
 

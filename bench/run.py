@@ -25,7 +25,7 @@ from typing import Any
 if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import procs, report, scenarios, seed, systems, wrk  # noqa: E402
+from bench import busy, procs, report, scenarios, seed, systems, wrk  # noqa: E402
 from bench.procs import BenchError, MemSampler  # noqa: E402
 from bench.scenarios import Config  # noqa: E402
 from bench.systems import CACHE, REPO, Redis, System  # noqa: E402
@@ -46,7 +46,7 @@ class Item:
 
     @property
     def ours_only(self) -> bool:
-        return self.kind == "noop"
+        return self.kind in ("noop", "busy")
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--ws-gap", type=float, help="pause after each fan-out job (0.2 s)")
     ap.add_argument("--systems", default="ours,seed", help="ours,seed or one of them")
     ap.add_argument(
-        "--scenarios", default="enqueue,noop,e2e,fanout", help="subset of enqueue,noop,e2e,fanout"
+        "--scenarios",
+        default="enqueue,noop,e2e,fanout,busy",
+        help="subset of enqueue,noop,e2e,fanout,busy",
     )
     ap.add_argument(
         "--ours-cmd",
@@ -146,9 +148,10 @@ def make_plan(cfg: Config, quick: bool, wanted: set[str]) -> list[Step]:
     nop = [Item(f"noop.c{c}", "noop", c) for c in cfg.conns]
     e2e = [Item("e2e" if o == "ws" else "e2e_nows", "e2e", observer=o) for o in cfg.e2e_observers]
     fan = [Item(f"fanout.{n}", "fanout", n) for n in cfg.ws_clients]
-    pick = {"enqueue": enq, "noop": nop, "e2e": e2e, "fanout": fan}
+    pick = {"enqueue": enq, "noop": nop, "e2e": e2e, "fanout": fan, "busy": [Item("busy", "busy")]}
     if quick:  # one start per system; the scenarios that leave a backlog go last
-        items = [i for k in ("e2e", "fanout", "enqueue", "noop") if k in wanted for i in pick[k]]
+        order = ("e2e", "fanout", "busy", "enqueue", "noop")
+        items = [i for k in order if k in wanted for i in pick[k]]
         return [Step(ZERO_MOCK, tuple(items))] if items else []
     plan = [Step(ENQUEUE_MOCK, (i,)) for i in enq] if "enqueue" in wanted else []
     if "noop" in wanted and nop:
@@ -156,6 +159,8 @@ def make_plan(cfg: Config, quick: bool, wanted: set[str]) -> list[Step]:
     for kind in ("e2e", "fanout"):
         if kind in wanted:
             plan += [Step(ZERO_MOCK, (i,)) for i in pick[kind]]
+    if "busy" in wanted:
+        plan.append(Step(busy.BUSY_MOCK, tuple(pick["busy"])))
     return plan
 
 
@@ -166,6 +171,8 @@ async def run_item(item: Item, system: System, cfg: Config, workdir: Path) -> di
         return await scenarios.noop(system, item.size, cfg, workdir)
     if item.kind == "e2e":
         return await scenarios.e2e(system, cfg, item.observer)
+    if item.kind == "busy":
+        return await busy.busy(system, cfg.latency_duration)
     return await scenarios.fanout(system, item.size, cfg, workdir)
 
 
@@ -244,6 +251,8 @@ def run_repeat(
 
 def figures(raw: dict[str, Any]) -> report.Figures:
     fig = report.flatten(raw)
+    if raw.get("start_seconds"):
+        fig["start.seconds"] = statistics.median(raw["start_seconds"])
     if "memory" in raw:
         fig["memory.idle_mib"] = raw["memory"]["idle_mib"]
         fig["memory.peak_mib"] = raw["memory"]["peak_mib"]
