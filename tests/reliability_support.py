@@ -22,7 +22,7 @@ from websockets.sync.client import connect
 
 from myspinbot.jobs import keys, scripts
 from myspinbot.jobs.messages import job_message
-from myspinbot.jobs.model import dumps, new_job, new_job_id, now_ms
+from myspinbot.jobs.model import new_job, new_job_id, now_ms
 from myspinbot.jobs.queues import queue_key
 
 LEASE = "2"  # seconds: short, so a lost worker is noticed quickly
@@ -291,11 +291,11 @@ def create_job(
     created = created or now_ms()
     job_id = new_job_id(created)
     job_input = {"prompt": prompt, "lora": None} if kind == "generate" else {"name": prompt}
-    doc = dumps(new_job(job_id, kind, job_input, created))  # type: ignore[arg-type]
+    record = new_job(job_id, kind, job_input, created)  # type: ignore[arg-type]
     status, _ = client.register_script(scripts.CREATE)(
         keys=[keys.job(job_id)],
-        args=[keys.PREFIX, job_id, kind, created, doc, queue_key(kind)]
-        + [job_message(kind, job_id), 1_000_000, "", 0],
+        args=[keys.PREFIX, job_id, kind, created, queue_key(kind)]
+        + [job_message(kind, job_id), 1_000_000, "", 0, *scripts.fields(record)],
     )
     assert status in (b"ok", "ok"), status
     return job_id

@@ -14,7 +14,7 @@ from reliability_support import create_job, job, redis_server
 
 from myspinbot.jobs import keys, scripts
 from myspinbot.jobs.ledger import Attempt, LeaseLost, Ledger, StoreUnreachable
-from myspinbot.jobs.model import dumps
+from myspinbot.jobs.messages import job_message
 from myspinbot.jobs.queues import queue_key
 from myspinbot.jobs.worker import redis_client
 
@@ -113,39 +113,27 @@ def test_heartbeat_of_a_superseded_attempt_marks_it_lost(ledger: Ledger, client)
         ledger.progress(first, 50, "late")
 
 
-def cancel_queued(client: redis.Redis, job_id: str, version: bytes | None = None) -> bytes:
-    """What JobService.cancel does to a queued job: a write guarded by the version it read."""
-    doc, current = client.hmget(keys.job(job_id), "doc", "version")
-    record = {**json.loads(doc), "state": "cancelled", "message": "cancelled"}
-    status, _ = client.register_script(scripts.WRITE)(
-        keys=[keys.job(job_id)],
-        args=scripts.write_args(
-            job_id,
-            dumps(record),
-            new_state="cancelled",
-            new_attempt=record["attempt"],
-            event="cancelled",
-            expect_state="queued",
-            expect_version=(version or current).decode(),
-            finished="cancelled",
-        ),
+def cancel_queued(client: redis.Redis, job_id: str) -> bytes:
+    """What JobService.cancel does: the CANCEL script (a queued job is cancelled at once)."""
+    state, _ = client.register_script(scripts.CANCEL)(
+        keys=[keys.job(job_id)], args=[keys.PREFIX, job_id, b'"2026-12-01T00:00:00.000Z"']
     )
-    return status
+    return state
 
 
 def test_cancel_then_claim_never_runs_the_job(ledger: Ledger, client) -> None:
     job_id = create_job(client)
-    assert cancel_queued(client, job_id) == b"ok"
+    assert cancel_queued(client, job_id) == b"queued"
     assert ledger.claim(job_id) is None
     assert job(client, job_id)["state"] == "cancelled"
 
 
-def test_a_cancel_that_read_before_a_claim_is_refused(ledger: Ledger, client) -> None:
+def test_a_cancel_after_a_claim_only_flags_the_running_job(ledger: Ledger, client) -> None:
     job_id = create_job(client)
-    read_before = client.hget(keys.job(job_id), "version")
-    claimed(ledger, job_id)
-    assert cancel_queued(client, job_id, read_before) == b"stale"
+    attempt = claimed(ledger, job_id)
+    assert cancel_queued(client, job_id) == b"active"
     assert job(client, job_id)["state"] == "active"
+    assert ledger.progress(attempt, 10, "step 1") is True  # the worker sees the request
 
 
 def test_a_cancel_requested_while_active_wins_over_a_requeue(ledger: Ledger, client) -> None:
@@ -205,7 +193,7 @@ class LostReply:
 
 def test_a_claim_whose_reply_was_lost_is_still_ours(ledger: Ledger, client) -> None:
     job_id = create_job(client)
-    ledger._scripts["write"] = LostReply(ledger._scripts["write"])
+    ledger._scripts["claim"] = LostReply(ledger._scripts["claim"])
     attempt = ledger.claim(job_id)
     assert attempt is not None and attempt.number == 1
     ledger.progress(attempt, 50, "half")  # its writes pass the fence: it really is the owner
@@ -217,7 +205,7 @@ def test_a_finish_whose_reply_was_lost_is_not_mistaken_for_a_lost_lease(
 ) -> None:
     job_id = create_job(client)
     attempt = claimed(ledger, job_id)
-    ledger._scripts["write"] = LostReply(ledger._scripts["write"])
+    ledger._scripts["finish_next"] = LostReply(ledger._scripts["finish_next"])
     ledger.finish(attempt, "completed", message="done", artifacts=[])
     record = job(client, job_id)
     assert record["state"] == "completed" and record["attempt"] == 1
@@ -253,3 +241,61 @@ def test_a_write_gives_up_when_redis_stays_away(redis_binary: str, tmp_path: Pat
         with pytest.raises(StoreUnreachable):
             ledger.progress(attempt, 40, "nobody listens")
         conn.close()
+
+
+def test_pop_claim_takes_the_oldest_message_and_claims_its_job_at_once(
+    ledger: Ledger, client
+) -> None:
+    first, second = create_job(client, "first"), create_job(client, "second")
+    popped = ledger.pop_claim("generate")
+    assert isinstance(popped, tuple)
+    message, attempt = popped
+    assert attempt.job_id == first and attempt.number == 1
+    assert attempt.job["state"] == "active" and attempt.job["input"]["prompt"] == "first"
+    assert job(client, first)["state"] == "active"
+    assert client.zscore(keys.LEASES, first) is not None
+    assert job(client, second)["state"] == "queued"
+    assert client.llen(queue_key("generate")) == 1
+    assert message == job_message("generate", first)
+
+
+def test_pop_claim_skips_the_messages_of_cancelled_jobs(ledger: Ledger, client) -> None:
+    doomed, kept = create_job(client, "doomed"), create_job(client, "kept")
+    assert cancel_queued(client, doomed) == b"queued"
+    popped = ledger.pop_claim("generate")
+    assert isinstance(popped, tuple) and popped[1].job_id == kept
+    assert ledger.pop_claim("generate") is None  # empty now
+    assert job(client, doomed)["state"] == "cancelled"
+
+
+def test_pop_claim_hands_a_message_that_is_not_ours_back_unclaimed(ledger: Ledger, client) -> None:
+    odd = job_message("generate", "short-id")  # not stamped from the template
+    client.lpush(queue_key("generate"), odd)
+    assert ledger.pop_claim("generate") == odd
+
+
+def test_finishing_a_job_claims_the_next_in_the_same_round_trip(ledger: Ledger, client) -> None:
+    first, second = create_job(client, "first"), create_job(client, "second")
+    client.delete(queue_key("generate"))  # claim the first by id, leave only the second queued
+    client.lpush(queue_key("generate"), job_message("generate", second))
+    attempt = claimed(ledger, first)
+    popped = ledger.finish(attempt, "completed", message="done", artifacts=[], next_from="generate")
+    assert job(client, first)["state"] == "completed"
+    assert isinstance(popped, tuple) and popped[1].job_id == second
+    record = job(client, second)
+    assert record["state"] == "active" and record["attempt"] == 1 and record["started_at"]
+    assert client.llen(queue_key("generate")) == 0
+    assert ledger.finish(popped[1], "completed", message="done", next_from="generate") is None
+
+
+def test_the_stored_document_lists_the_fields_in_the_api_order(ledger: Ledger, client) -> None:
+    job_id = create_job(client)
+    attempt = claimed(ledger, job_id)
+    ledger.progress(attempt, 50, "half", result={"prompt": "written"})
+    raw = client.hget(keys.job(job_id), "doc")
+    record = json.loads(raw)
+    assert list(record) == [
+        "id", "kind", "state", "progress", "message", "created_at", "started_at",
+        "finished_at", "attempt", "error", "input", "artifacts", "result",
+    ]  # fmt: skip
+    assert record["progress"] == 50 and record["result"] == {"prompt": "written"}

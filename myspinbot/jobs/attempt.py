@@ -6,8 +6,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .model import iso, now_ms
-
 
 class LeaseLost(BaseException):
     """This attempt is no longer current: another attempt, a cancel or the reaper took the job.
@@ -47,13 +45,7 @@ class Stored:
     """A job hash as the ledger reads it."""
 
     job: dict[str, Any]
-    version: str
     state: str
     attempt: int
     owner: str
     handbacks: int
-
-
-def cancelled(job: dict[str, Any]) -> dict[str, Any]:
-    """The record a job gets when a pending cancel wins over requeueing it."""
-    return {**job, "state": "cancelled", "message": "cancelled", "finished_at": iso(now_ms())}

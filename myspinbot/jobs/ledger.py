@@ -4,6 +4,10 @@ The attempt number is a fencing token. Every write of a running attempt checks, 
 the same Lua script that makes it, that the job is still `active` with that attempt;
 a worker that was paused past its lease and requeued finds its writes refused.
 
+A job costs a worker one round trip in the common case: the script that ends a job
+also pops and claims the worker's next one (FINISH_NEXT), and a worker that finds
+its queue non-empty pops and claims in one script too (POP_CLAIM).
+
 Redis may vanish for a while (a restart, a failover). Writes are retried with
 backoff for up to `patience` seconds, so a running job rides out a short outage.
 A retried write may have been applied once already (the reply was lost, not the
@@ -20,12 +24,13 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 import redis
 
 from . import keys, scripts
-from .attempt import Attempt, LeaseLost, Stored, StoreUnreachable, cancelled
-from .messages import job_message
-from .model import EVENT_FOR_STATE, FINISHED, dumps, duration_bucket, iso, loads, now_ms
+from .attempt import Attempt, LeaseLost, Stored, StoreUnreachable
+from .messages import job_message, template_parts
+from .model import EVENT_FOR_STATE, FINISHED, duration_bucket, iso, loads, now_ms
 from .queues import queue_key
 
 log = logging.getLogger("myspinbot.jobs")
@@ -34,6 +39,8 @@ RETRYABLE = (redis.ConnectionError, redis.TimeoutError)  # BusyLoadingError is a
 OUTAGE_PATIENCE = 60.0  # seconds a write keeps retrying while Redis is unreachable
 STOP_PATIENCE = 3.0  # ... once the worker is stopping: hand back fast or leave it to the reaper
 MAX_BACKOFF = 2.0
+
+Claimed = tuple[bytes, Attempt]  # a popped queue message and the attempt claimed for it
 
 
 class Ledger:
@@ -80,26 +87,22 @@ class Ledger:
                 self._down = False
             return result, failed
 
-    def _run(self, name: str, job_id: str, args: list[Any]) -> tuple[list[str], bool]:
-        reply, failed = self._retrying(
-            lambda: self._scripts[name](keys=[keys.job(job_id)], args=args)
-        )
-        return [_text(part) for part in reply], failed
+    def _call(self, name: str, job_id: str, args: list[Any]) -> tuple[list[Any], bool]:
+        script = self._scripts[name]
+        return self._retrying(lambda: script(keys=[keys.job(job_id)], args=args))
+
+    def _write(self, job_id: str, block: list[Any]) -> tuple[list[Any], bool]:
+        return self._call("write", job_id, scripts.script_args(job_id, block))
 
     def read(self, job_id: str) -> Stored | None:
         """The job as stored, or None when it does not exist."""
-        fields = ("doc", "version", "state", "attempt", "owner", "handbacks")
+        fields = ("doc", "state", "attempt", "owner", "handbacks")
         values, _ = self._retrying(lambda: self.client.hmget(keys.job(job_id), *fields))
-        doc, version, state, attempt, owner, handbacks = values
+        doc, state, attempt, owner, handbacks = values
         if doc is None:
             return None
         return Stored(
-            loads(doc),
-            _text(version),
-            _text(state),
-            int(attempt or 0),
-            _text(owner or b""),
-            int(handbacks or 0),
+            loads(doc), _text(state), int(attempt or 0), _text(owner or b""), int(handbacks or 0)
         )
 
     def _applied(self, job_id: str, owner: str, number: int, states: tuple[str, ...]) -> bool:
@@ -112,69 +115,59 @@ class Ledger:
             and found.state in states
         )
 
-    def _fenced(
-        self, attempt: Attempt, job: dict[str, Any], states: tuple[str, ...], **kwargs: Any
-    ) -> tuple[str, bool]:
-        """A write of a running attempt; raises LeaseLost unless the attempt is still current."""
-        args = scripts.write_args(
-            attempt.job_id,
-            dumps(job),
-            new_attempt=attempt.number,
+    def _fenced_block(
+        self, attempt: Attempt, new_state: str, changes: dict[str, Any], **kwargs: Any
+    ) -> list[Any]:
+        attempt.job.update(changes)
+        return scripts.write_args(
+            new_state=new_state,
+            changes=changes,
             expect_state="active",
             expect_attempt=attempt.number,
             **kwargs,
         )
-        (status, flag), failed = self._run("write", attempt.job_id, args)
+
+    def _fenced(self, attempt: Attempt, states: tuple[str, ...], status: str, failed: bool) -> str:
+        """Judge a fenced write's status; raises LeaseLost unless the attempt was current."""
         if status in ("ok", "cancelled"):
-            return status, flag == "1"
+            return status
         if failed and self._applied(attempt.job_id, attempt.owner, attempt.number, states):
-            return "ok", False
+            return "ok"
         attempt.lost = True
         raise LeaseLost(attempt.job_id)
 
-    # -- the attempt's life --------------------------------------------------------------
+    # -- taking a job ----------------------------------------------------------------------
+
+    def _claim_args(self) -> tuple[str, list[Any]]:
+        owner = uuid.uuid4().hex
+        return owner, [self.lease_ms, owner, orjson.dumps(iso(now_ms()))]
 
     def claim(self, job_id: str) -> Attempt | None:
         """Move a queued job to active under a new attempt number; None if it is not queued."""
-        owner = uuid.uuid4().hex
-        for _ in range(5):
+        owner, args = self._claim_args()
+        reply, failed = self._call("claim", job_id, [keys.PREFIX, job_id, *args])
+        status = _text(reply[0])
+        if status == "ok":
+            return _attempt(reply, owner)
+        if status == "stale" and failed:  # our lost first try may have claimed it
             found = self.read(job_id)
-            if found is None or found.state != "queued":
-                return None
-            number = found.attempt + 1
-            # Requeues honour a pending cancel, so a flag here is a leftover: cancel, do not run.
-            skip = cancelled({**found.job, "attempt": number})
-            job = found.job
-            job.update(
-                state="active",
-                attempt=number,
-                progress=0,
-                message="starting",
-                started_at=iso(now_ms()),
-                finished_at=None,
-            )
-            args = scripts.write_args(
-                job_id,
-                dumps(job),
-                new_state="active",
-                new_attempt=number,
-                event=EVENT_FOR_STATE["active"],
-                expect_state="queued",
-                expect_version=found.version,
-                lease_ms=self.lease_ms,
-                clear_cancel=True,
-                owner=owner,
-                cancelled_doc=dumps(skip),
-            )
-            (status, _), failed = self._run("write", job_id, args)
-            mine = status == "ok" or (
-                status == "stale" and failed and self._applied(job_id, owner, number, ("active",))
-            )
-            if mine:
-                return Attempt(job=job, number=number, owner=owner, handbacks=found.handbacks)
-            if status in ("cancelled", "missing"):
-                return None
+            if found and found.owner == owner and found.state == "active":
+                return Attempt(found.job, found.attempt, owner, found.handbacks)
         return None
+
+    def pop_claim(self, kind: str) -> Claimed | bytes | None:
+        """Pop the queue's next message and claim its job in one round trip.
+
+        Returns (message, attempt), or a message that is not one of ours (for Huey to
+        handle as it is), or None when the queue is empty.
+        """
+        owner, args = self._claim_args()
+        reply, _ = self._retrying(
+            lambda: self._scripts["pop_claim"](
+                keys=[], args=[keys.PREFIX, queue_key(kind), *template_parts(kind), *args]
+            )
+        )
+        return _popped(reply, owner)
 
     def release(self, kind: str, job_id: str) -> None:
         """Push a message for a job that is still queued (one this worker will not run)."""
@@ -183,20 +176,22 @@ class Ledger:
         with contextlib.suppress(StoreUnreachable):
             self._retrying(lambda: self._scripts["dispatch"](keys=[keys.job(job_id)], args=args))
 
-    def progress(self, attempt: Attempt, progress: int, message: str) -> bool:
-        """Record progress (and extend the lease); True when a cancel was requested."""
+    # -- the attempt's life --------------------------------------------------------------
+
+    def progress(self, attempt: Attempt, progress: int, message: str, **fields: Any) -> bool:
+        """Record progress (and extend the lease); True when a cancel was requested.
+
+        `fields` are further document fields to store with it (the job's `result`).
+        """
         if attempt.lost:
             raise LeaseLost(attempt.job_id)
-        attempt.job.update(progress=max(0, min(100, int(progress))), message=message)
-        _, cancel = self._fenced(
-            attempt,
-            attempt.job,
-            ("active",),
-            new_state="active",
-            event="progress",
-            lease_ms=self.lease_ms,
+        changes = {"progress": max(0, min(100, int(progress))), "message": message, **fields}
+        block = self._fenced_block(
+            attempt, "active", changes, event="progress", lease_ms=self.lease_ms
         )
-        return cancel
+        reply, failed = self._write(attempt.job_id, block)
+        self._fenced(attempt, ("active",), _text(reply[0]), failed)
+        return _text(reply[1]) == "1"
 
     def heartbeat(self, attempt: Attempt) -> bool:
         """Extend the lease of a running attempt (one try); False when it is no longer current."""
@@ -217,25 +212,28 @@ class Ledger:
         message: str,
         error: dict[str, str] | None = None,
         artifacts: list[dict[str, Any]] | None = None,
-    ) -> None:
-        """End the attempt as completed, failed or cancelled."""
+        next_from: str | None = None,
+    ) -> Claimed | bytes | None:
+        """End the attempt as completed, failed or cancelled.
+
+        With `next_from` (a queue kind), the same round trip pops and claims the next job
+        of that queue, which is returned as pop_claim returns it.
+        """
         assert state in FINISHED
         attempt.ending = True
         elapsed = time.monotonic() - attempt.started
-        attempt.job.update(
-            state=state,
-            message=message,
-            finished_at=iso(now_ms()),
-            error=error,
-            artifacts=artifacts if artifacts is not None else attempt.job["artifacts"],
-        )
+        changes: dict[str, Any] = {
+            "message": message,
+            "finished_at": iso(now_ms()),
+            "error": error,
+            "artifacts": artifacts if artifacts is not None else attempt.job["artifacts"],
+        }
         if state == "completed":
-            attempt.job["progress"] = 100
-        self._fenced(
+            changes["progress"] = 100
+        block = self._fenced_block(
             attempt,
-            attempt.job,
-            (state,),
-            new_state=state,
+            state,
+            changes,
             event=EVENT_FOR_STATE[state],
             lease_ms=None,
             finished=state,
@@ -243,6 +241,16 @@ class Ledger:
             duration=elapsed,
             clear_cancel=True,
         )
+        attempt.job["state"] = state
+        owner, claim = self._claim_args()
+        head = [queue_key(next_from), *template_parts(next_from)] if next_from else ["", "", ""]
+        reply, failed = self._call(
+            "finish_next",
+            attempt.job_id,
+            [keys.PREFIX, attempt.job_id, *head, *claim, *block],
+        )
+        self._fenced(attempt, (state,), _text(reply[0]), failed)
+        return _popped(reply[2], owner)
 
     def requeue(
         self,
@@ -257,29 +265,50 @@ class Ledger:
 
         A hand-back (the worker is stopping) does not count against the maximum of
         attempts. Returns 'cancelled' when a pending cancel was honoured instead.
-        Safe to call from another thread than the attempt's: it writes a copy.
+        Safe to call from another thread than the attempt's: it changes no shared state
+        but the attempt's flags.
         """
         attempt.ending = True
-        job = {**attempt.job, "state": "queued", "progress": 0, "message": message, "error": error}
-        kind = job["kind"]
-        status, _ = self._fenced(
-            attempt,
-            job,
-            ("queued", "cancelled"),
+        kind = attempt.job["kind"]
+        block = scripts.write_args(
             new_state="queued",
+            changes={"progress": 0, "message": message, "error": error},
+            expect_state="active",
+            expect_attempt=attempt.number,
             event=EVENT_FOR_STATE["queued"],
             lease_ms=None,
             retry_in_ms=int(delay * 1000) if delay > 0 else None,
             push=None if delay > 0 else (queue_key(kind), job_message(kind, attempt.job_id)),
             handback=handback,
-            cancelled_doc=dumps(cancelled(job)),
+            if_cancelled={"message": "cancelled", "finished_at": iso(now_ms())},
         )
+        reply, failed = self._write(attempt.job_id, block)
+        status = self._fenced(attempt, ("queued", "cancelled"), _text(reply[0]), failed)
         attempt.lost = True  # whatever the attempt's thread does next is refused anyway
         return status
+
+
+def _attempt(reply: list[Any], owner: str) -> Attempt:
+    """An Attempt from a claim's {status, flag, doc, attempt, handbacks}."""
+    return Attempt(
+        job=loads(reply[2]), number=int(reply[3]), owner=owner, handbacks=int(reply[4] or 0)
+    )
+
+
+def _popped(reply: list[Any], owner: str) -> Claimed | bytes | None:
+    """What pop_claim's script found: a claimed job, a foreign message, or nothing."""
+    for skipped in reply[-1]:
+        log.info("job %s is not queued any more; message skipped", _text(skipped))
+    kind = _text(reply[0])
+    if kind == "claimed":
+        return reply[1], _attempt(reply[2:], owner)
+    if kind == "foreign":
+        return reply[1]
+    return None
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-__all__ = ["Attempt", "LeaseLost", "Ledger", "StoreUnreachable"]
+__all__ = ["Attempt", "Claimed", "LeaseLost", "Ledger", "StoreUnreachable"]

@@ -15,12 +15,10 @@ import redis
 
 from ..config import Settings
 from . import keys, retention, scripts
-from .attempt import cancelled
 from .messages import job_message, message_job_id
 from .model import (
     EVENT_FOR_STATE,
     KINDS,
-    dumps,
     duration_bucket,
     error_body,
     iso,
@@ -99,18 +97,19 @@ class Maintenance:
         job = loads(doc)
         number = int(attempt)
         charged = number - int(handbacks or 0)
+        kind = job["kind"]
         extra: dict[str, Any]
         if charged >= self.settings.max_attempts:
             message = (
                 f"the worker running this job stopped responding on {charged} attempts "
                 "(crashed, killed or cut off); giving up"
             )
-            job.update(
-                state="failed",
-                message="failed",
-                finished_at=iso(now_ms()),
-                error=error_body("worker_lost", message),
-            )
+            new_state = "failed"
+            changes = {
+                "message": "failed",
+                "finished_at": iso(now_ms()),
+                "error": error_body("worker_lost", message),
+            }
             started = parse_iso_ms(job["started_at"]) if job.get("started_at") else now_ms()
             seconds = max(0.0, (now_ms() - started) / 1000)
             extra = {
@@ -119,33 +118,30 @@ class Maintenance:
                 "duration": seconds,
             }
         else:
-            job.update(
-                state="queued",
-                progress=0,
-                message="requeued: worker lost",
-                error=error_body("worker_lost", "the worker running this job stopped responding"),
-            )
-            kind = job["kind"]
+            new_state = "queued"
+            changes = {
+                "progress": 0,
+                "message": "requeued: worker lost",
+                "error": error_body(
+                    "worker_lost", "the worker running this job stopped responding"
+                ),
+            }
             extra = {"push": (queue_key(kind), job_message(kind, job_id))}
-        status, _ = self._write(
-            keys=[keys.job(job_id)],
-            args=scripts.write_args(
-                job_id,
-                dumps(job),
-                new_state=job["state"],
-                new_attempt=number,
-                event=EVENT_FOR_STATE[job["state"]],
-                expect_state="active",
-                expect_attempt=number,
-                lease_expired=True,
-                lease_ms=None,
-                cancelled_doc=dumps(cancelled(job)),
-                **extra,
-            ),
+        block = scripts.write_args(
+            new_state=new_state,
+            changes=changes,
+            event=EVENT_FOR_STATE[new_state],
+            expect_state="active",
+            expect_attempt=number,
+            lease_expired=True,
+            lease_ms=None,
+            if_cancelled={"message": "cancelled", "finished_at": iso(now_ms())},
+            **extra,
         )
+        status = self._write(keys=[keys.job(job_id)], args=scripts.script_args(job_id, block))[0]
         if status not in (b"ok", b"cancelled"):
             return 0  # renewed, finished, purged or reaped by someone else since we looked
-        outcome = "cancelled" if status == b"cancelled" else job["state"]
+        outcome = "cancelled" if status == b"cancelled" else new_state
         log.warning("job %s attempt %d lost its worker: %s", job_id, number, outcome)
         return 1
 

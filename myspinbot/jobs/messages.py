@@ -58,6 +58,18 @@ def job_message(kind: str, job_id: str) -> bytes:
     return _template(kind).replace(_PLACEHOLDER.encode(), job_id.encode())
 
 
+@cache
+def template_parts(kind: str) -> tuple[bytes, bytes]:
+    """The template before and after its job id, which the pop-and-claim script reads.
+
+    The id is Huey's task id and the task's argument; pickle writes the one string once.
+    """
+    parts = _template(kind).split(_PLACEHOLDER.encode())
+    if len(parts) != 2:
+        raise RuntimeError(f"Huey's message layout changed: the id appears {len(parts) - 1}x")
+    return parts[0], parts[1]
+
+
 def message_job_id(kind: str, data: bytes) -> str | None:
     """The job id a queued message carries (None for messages that are not ours)."""
     message = QUEUES[kind].serializer.deserialize(data)

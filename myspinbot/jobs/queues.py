@@ -7,12 +7,14 @@ import path; building them does no I/O (redis-py pools connect lazily).
 from __future__ import annotations
 
 from huey import RedisHuey
+from huey.storage import RedisStorage
 from redis import ConnectionPool
 
 from ..config import Settings
-from . import keys
+from . import handoff, keys
 
 QUEUE_NAMES = {"train": "myspinbot_train", "generate": "myspinbot_generate"}
+KIND_OF = {name: kind for kind, name in QUEUE_NAMES.items()}
 SOCKET_TIMEOUT = 10.0  # longer than Huey's 1 s BRPOP, shorter than forever
 
 
@@ -25,14 +27,33 @@ def _pool(url: str) -> ConnectionPool:
     )
 
 
+class JobStorage(RedisStorage):
+    """Huey's Redis storage, handing out our jobs with their claim already made.
+
+    A dequeue returns, in this order: the message of a job this thread's last finish
+    claimed; else the next message popped and claimed in one script; else Huey's own
+    blocking pop (the runner then claims the job).
+    """
+
+    def dequeue(self) -> bytes | None:
+        message = handoff.next_message()
+        if message is None and handoff.claimer is not None:
+            message = handoff.claimer(KIND_OF[self.name])
+        return message if message is not None else super().dequeue()
+
+
 class JobQueue(RedisHuey):
     """A Huey queue whose cancellation lives in the job record, not in Huey's revocation.
+
+    Its storage is JobStorage; the job record, not Huey, decides whether a job runs.
 
     Huey checks and clears a revocation flag around every task it runs: two of the six
     Redis round trips of a job. Nothing here revokes through Huey (a cancel is a flag on
     the job, seen by the claim and by progress reports), so both are skipped, and Huey's
     own revoke API refuses rather than store a flag no consumer would read.
     """
+
+    storage_class = JobStorage
 
     def revoke(self, task: object, *args: object, **kwargs: object) -> None:
         raise NotImplementedError("cancel the job (POST /api/jobs/<id>/cancel) instead")

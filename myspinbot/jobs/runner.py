@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ..logs import request_id
-from .ledger import Attempt, LeaseLost, Ledger, StoreUnreachable
+from . import handoff
+from .ledger import Attempt, Claimed, LeaseLost, Ledger, StoreUnreachable
 from .model import error_body
 from .pipelines import Cancelled, Pipeline, PipelineError, TransientError
 
@@ -99,24 +100,28 @@ class Runner:
             return list(self.active.values())
 
     def run(self, kind: str, job_id: str) -> None:
+        attempt = handoff.take(job_id)  # claimed already, when its message came from a claim
         if self.stopping.is_set():
-            # Popped by a thread that has not seen the stop yet (hand-backs push at once):
-            # put the message back rather than start an attempt only to hand it back.
-            self.ledger.release(kind, job_id)
+            # Popped by a thread that has not seen the stop yet: give it straight back
+            # rather than start an attempt only to hand it back.
+            if attempt is not None:
+                self._hand_back(attempt)
+            else:
+                self.ledger.release(kind, job_id)
             return
-        try:
-            attempt = self.ledger.claim(job_id)
-        except StoreUnreachable:
-            # The message is spent; the sweep pushes a new one for a job left queued.
-            log.warning("job %s not claimed: Redis unreachable", job_id)
-            return
+        if attempt is None:
+            try:
+                attempt = self.ledger.claim(job_id)
+            except StoreUnreachable:
+                # The message is spent; the sweep pushes a new one for a job left queued.
+                log.warning("job %s not claimed: Redis unreachable", job_id)
+                return
         if attempt is None:
             log.info("job %s is not queued any more; message skipped", job_id)
             return
         traced = request_id.set(attempt.job.get("request_id") or "-")  # logs name the request
         log.info("job %s attempt %d started", job_id, attempt.number)
-        with self._lock:
-            self.active[job_id] = attempt
+        self._track(attempt)
         folder = artifact_folder(self.artifacts_dir, job_id, attempt.number)
         try:
             self._drive(kind, attempt, folder)
@@ -137,19 +142,52 @@ class Runner:
                 self.active.pop(job_id, None)
             request_id.reset(traced)
 
+    def pop_claim(self, kind: str) -> bytes | None:
+        """The storage's claimer: the next message of `kind`'s queue, its job claimed."""
+        if self.stopping.is_set():
+            return None
+        self._keep(self.ledger.pop_claim(kind))
+        return handoff.next_message()
+
+    def _keep(self, popped: Claimed | bytes | None) -> None:
+        """Keep a claimed job for this thread's next task (heartbeats renew its lease)."""
+        if popped is None:
+            return
+        if isinstance(popped, bytes):  # not one of ours: Huey runs it as it is
+            handoff.put(popped, None)
+            return
+        message, attempt = popped
+        self._track(attempt)
+        handoff.put(message, attempt)
+
+    def _finish(self, kind: str, attempt: Attempt, state: str, **kwargs: Any) -> None:
+        """End the attempt; the same round trip claims this thread's next job unless stopping."""
+        next_from = None if self.stopping.is_set() else kind
+        self._keep(self.ledger.finish(attempt, state, next_from=next_from, **kwargs))
+
+    def _track(self, attempt: Attempt) -> None:
+        with self._lock:
+            self.active[attempt.job_id] = attempt
+
+    def _hand_back(self, attempt: Attempt) -> None:
+        try:
+            self.ledger.requeue(
+                attempt, delay=0, message="requeued: worker stopped", error=None, handback=True
+            )
+            log.info("job %s handed back to its queue", attempt.job_id)
+        except (LeaseLost, StoreUnreachable):
+            pass  # finished or superseded meanwhile, or Redis is away: the reaper covers it
+        finally:
+            with self._lock:
+                self.active.pop(attempt.job_id, None)
+
     def hand_back_all(self) -> None:
         """Requeue every running attempt from this thread (the consumer is going down now).
 
         The attempts' own threads may still be running; fencing refuses their writes.
         """
         for attempt in self.running():
-            try:
-                self.ledger.requeue(
-                    attempt, delay=0, message="requeued: worker stopped", error=None, handback=True
-                )
-                log.info("job %s handed back to its queue", attempt.job_id)
-            except (LeaseLost, StoreUnreachable):
-                pass  # finished or superseded meanwhile, or Redis is away: the reaper covers it
+            self._hand_back(attempt)
 
     def _drive(self, kind: str, attempt: Attempt, folder: Path) -> None:
         job_id = attempt.job_id
@@ -164,21 +202,19 @@ class Runner:
                 attempt.job, self.uploads_dir / job_id, folder, reporter
             )
         except Cancelled:
-            self.ledger.finish(attempt, "cancelled", message="cancelled")
+            self._finish(kind, attempt, "cancelled", message="cancelled")
         except (HandBack, KeyboardInterrupt):
-            self.ledger.requeue(
-                attempt, delay=0, message="requeued: worker stopped", error=None, handback=True
-            )
-            log.info("job %s handed back to its queue", job_id)
+            self._hand_back(attempt)
         except TransientError as exc:
-            self._retry_or_fail(attempt, exc)
+            self._retry_or_fail(kind, attempt, exc)
         except PipelineError as exc:
-            self.ledger.finish(
-                attempt, "failed", message="failed", error=error_body(exc.code, str(exc))
+            self._finish(
+                kind, attempt, "failed", message="failed", error=error_body(exc.code, str(exc))
             )
         except Exception:
             log.exception("job %s: unexpected pipeline error", job_id)
-            self.ledger.finish(
+            self._finish(
+                kind,
                 attempt,
                 "failed",
                 message="failed",
@@ -186,15 +222,15 @@ class Runner:
             )
         else:
             artifacts = describe_artifacts(job_id, folder, names)
-            self.ledger.finish(attempt, "completed", message="done", artifacts=artifacts)
+            self._finish(kind, attempt, "completed", message="done", artifacts=artifacts)
             self._drop_other_attempts(job_id, attempt.number)
             log.info("job %s completed", job_id)
 
-    def _retry_or_fail(self, attempt: Attempt, exc: TransientError) -> None:
+    def _retry_or_fail(self, kind: str, attempt: Attempt, exc: TransientError) -> None:
         error = error_body(exc.code, str(exc))
         if attempt.charged >= self.max_attempts:
             error["message"] = f"gave up after {attempt.charged} attempts: {exc}"
-            self.ledger.finish(attempt, "failed", message="failed", error=error)
+            self._finish(kind, attempt, "failed", message="failed", error=error)
             return
         delay = retry_delay(self.retry_base, attempt.number)
         self.ledger.requeue(attempt, delay=delay, message=f"retrying in {delay:.0f}s", error=error)

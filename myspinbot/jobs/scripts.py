@@ -1,22 +1,58 @@
 """Lua scripts: each job change is one atomic write that also publishes the whole job.
 
-Keys other than the job hash are derived from the prefix inside the scripts; that
-is fine on a single Redis server (MySpinBot does not support Redis Cluster).
+A job's document is kept in its hash field by field (`d:<name>`, each JSON-encoded) and
+assembled in Lua after every change, so a write sends only what changes and needs no
+read before it: a claim, a cancel or a finish is one round trip. The assembled
+document is stored too (`doc`), so reads and snapshots stay one HGET.
 
-Leases and retry times are computed from the Redis server's clock (TIME), never
-from a worker's: replicas on other hosts may disagree about the time by seconds,
-and a lease judged by two clocks could be reaped while its worker is healthy.
-Redis 5+ replicates scripts by their effects, so calling TIME before a write is safe.
+Keys other than the job hash are derived from the prefix inside the scripts; that is
+fine on a single Redis server (MySpinBot does not support Redis Cluster).
+
+Leases and retry times are computed from the Redis server's clock (TIME), never from a
+worker's: replicas on other hosts may disagree about the time by seconds, and a lease
+judged by two clocks could be reaped while its worker is healthy. Redis 5+ replicates
+scripts by their effects, so calling TIME before a write is safe.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 from . import keys
 
-_PRELUDE = """
+# The job object's fields, in the order the API shows them; absent ones are left out.
+DOC_FIELDS = (
+    "id",
+    "kind",
+    "state",
+    "progress",
+    "message",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "attempt",
+    "error",
+    "input",
+    "artifacts",
+    "result",
+    "request_id",
+)
+
+_LUA_FIELDS = ", ".join(f"'{name}'" for name in DOC_FIELDS)
+_LUA_HFIELDS = ", ".join(f"'d:{name}'" for name in DOC_FIELDS)
+
+_PRELUDE = (
+    """
 local P = ARGV[1]
+local FIELDS = {"""
+    + _LUA_FIELDS
+    + """}
+local HFIELDS = {"""
+    + _LUA_HFIELDS
+    + """}
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -31,92 +67,182 @@ local function publish(event, doc)
     redis.call('PUBLISH', P .. 'events', '{"type":"' .. event .. '","job":' .. doc .. '}')
   end
 end
+-- Store document fields given as A[at] = n, then n (name, JSON value) pairs.
+local function put(key, A, at)
+  local n = tonumber(A[at])
+  if n > 0 then
+    local args = {}
+    for i = 0, n - 1 do
+      args[#args + 1] = 'd:' .. A[at + 1 + 2 * i]
+      args[#args + 1] = A[at + 2 + 2 * i]
+    end
+    redis.call('HSET', key, unpack(args))
+  end
+end
+local function assemble(key)
+  local values = redis.call('HMGET', key, unpack(HFIELDS))
+  local parts = {}
+  for i = 1, #FIELDS do
+    if values[i] then parts[#parts + 1] = '"' .. FIELDS[i] .. '":' .. values[i] end
+  end
+  local doc = '{' .. table.concat(parts, ',') .. '}'
+  redis.call('HSET', key, 'doc', doc)
+  return doc
+end
+-- The one fenced write (see write_args for the block A[a..]). Returns
+-- {status, cancel flag as it was, doc, attempt, handbacks}; status is 'ok', 'cancelled'
+-- (a pending cancel won), 'stale' (a guard failed) or 'missing'.
+local function write(key, id, A, a)
+  local cur = redis.call('HMGET', key, 'state', 'attempt', 'lease', 'kind', 'created',
+                         'cancel', 'handbacks')
+  if not cur[1] then return {'missing', '', '', '0', '0'} end
+  local flag = cur[6] or ''
+  local now = now_ms()
+  if (A[a] ~= '' and cur[1] ~= A[a]) or (A[a + 1] ~= '' and cur[2] ~= A[a + 1])
+     or (A[a + 2] == '1' and tonumber(cur[3] or '0') > now) then
+    return {'stale', flag, '', cur[2], cur[7] or '0'}
+  end
+  local kind, created = cur[4], cur[5]
+  local status, new, event, finished = 'ok', A[a + 3], A[a + 5], A[a + 8]
+  local deltas = a + 16
+  local alt = deltas + 1 + 2 * tonumber(A[deltas])
+  local use_alt = tonumber(A[alt]) >= 0 and flag == '1'
+  if use_alt then
+    -- A cancel was asked for while the job ran: honour it rather than go on.
+    status, new, event, finished = 'cancelled', 'cancelled', 'cancelled', 'cancelled'
+  end
+  local attempt = A[a + 4]
+  if attempt == 'next' then
+    attempt = tostring(tonumber(cur[2]) + 1)
+  elseif attempt == '' then
+    attempt = cur[2]
+  end
+  redis.call('HSET', key, 'state', new, 'attempt', attempt, 'd:state', '"' .. new .. '"',
+             'd:attempt', attempt)
+  put(key, A, use_alt and alt or deltas)
+  move(id, kind, created, cur[1], new)
+  local lease = A[a + 6]
+  if status ~= 'ok' or lease == '' then
+    redis.call('HDEL', key, 'lease')
+    redis.call('ZREM', P .. 'leases', id)
+  elseif lease ~= 'keep' then
+    local expiry = now + tonumber(lease)
+    redis.call('HSET', key, 'lease', expiry)
+    redis.call('ZADD', P .. 'leases', expiry, id)
+  end
+  local handbacks = cur[7] or '0'
+  if status == 'ok' then
+    if A[a + 7] ~= '' then redis.call('ZADD', P .. 'retry', now + tonumber(A[a + 7]), id) end
+    if A[a + 14] ~= '' then redis.call('LPUSH', A[a + 14], A[a + 15]) end
+    if A[a + 13] == '1' then handbacks = redis.call('HINCRBY', key, 'handbacks', 1) end
+    if A[a + 9] ~= '' then
+      local h = P .. 'metrics:duration:' .. kind
+      redis.call('HINCRBY', h, A[a + 9], 1)
+      redis.call('HINCRBY', h, 'count', 1)
+      redis.call('HINCRBYFLOAT', h, 'sum', A[a + 10])
+    end
+  end
+  if A[a + 12] ~= '' then redis.call('HSET', key, 'owner', A[a + 12]) end
+  if finished ~= '' then
+    redis.call('HINCRBY', P .. 'metrics:finished', kind .. ':' .. finished, 1)
+  end
+  if A[a + 11] == '1' or status ~= 'ok' then redis.call('HDEL', key, 'cancel') end
+  local doc = assemble(key)
+  publish(event, doc)
+  return {status, flag, doc, attempt, tostring(handbacks)}
+end
+-- Claim a queued job: queued -> active under the next attempt number, or cancelled when
+-- a cancel flag was left over (requeues honour a pending cancel, so it is a leftover).
+local function claim(id, lease, owner, started)
+  local block = {'queued', '', '', 'active', 'next', 'progress', lease, '', '', '', '0',
+                 '1', owner, '', '', '',
+                 4, 'progress', '0', 'message', '"starting"', 'started_at', started,
+                 'finished_at', 'null',
+                 2, 'message', '"cancelled"', 'finished_at', started}
+  return write(P .. 'job:' .. id, id, block, 1)
+end
+-- Pop the next message of a queue and claim its job, skipping messages of jobs that are
+-- no longer queued (a cancelled job's, a duplicate). Messages are stamped from a template
+-- (messages.py): the job id sits between its two parts. Returns {'empty', skipped},
+-- {'foreign', message, skipped} or {'claimed', message, claim result..., skipped}.
+local function pop_claim(queue, t1, t2, lease, owner, started)
+  local skipped = {}
+  for _ = 1, 16 do
+    local message = redis.call('RPOP', queue)
+    if not message then return {'empty', skipped} end
+    local n = #t1
+    local id = string.sub(message, n + 1, n + 26)
+    if message ~= t1 .. id .. t2 then return {'foreign', message, skipped} end
+    local r = claim(id, lease, owner, started)
+    if r[1] == 'ok' then
+      return {'claimed', message, r[1], r[2], r[3], r[4], r[5], skipped}
+    end
+    skipped[#skipped + 1] = id
+  end
+  return {'empty', skipped}
+end
 """
+)
 
-# KEYS[1] job hash. ARGV: prefix, id, kind, created_ms, doc, queue key, message, cap,
-# idempotency key ('' for none), idempotency ttl (s).
+# KEYS[1] job hash. ARGV: prefix, id, kind, created_ms, queue key, message, cap,
+# idempotency key ('' for none), idempotency ttl (s), then the document's fields
+# (n, then name/JSON pairs). Returns {'ok'|'duplicate'|'full', doc}.
 CREATE = (
     _PRELUDE
     + """
-local id, kind, created, doc = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-if ARGV[9] ~= '' then
-  local existing = redis.call('GET', ARGV[9])
+local id, kind, created = ARGV[2], ARGV[3], ARGV[4]
+if ARGV[8] ~= '' then
+  local existing = redis.call('GET', ARGV[8])
   if existing then
     local old = redis.call('HGET', P .. 'job:' .. existing, 'doc')
     if old then return {'duplicate', old} end
   end
 end
-if redis.call('ZCARD', P .. 'idx:' .. kind .. ':queued') >= tonumber(ARGV[8]) then
+if redis.call('ZCARD', P .. 'idx:' .. kind .. ':queued') >= tonumber(ARGV[7]) then
   return {'full', ''}
 end
-redis.call('HSET', KEYS[1], 'doc', doc, 'state', 'queued', 'attempt', 0, 'kind', kind,
-           'created', created, 'version', 1)
+redis.call('HSET', KEYS[1], 'state', 'queued', 'attempt', 0, 'kind', kind, 'created', created)
+put(KEYS[1], ARGV, 10)
+local doc = assemble(KEYS[1])
 redis.call('ZADD', P .. 'idx:all', created, id)
 redis.call('ZADD', P .. 'idx:' .. kind, created, id)
 move(id, kind, created, nil, 'queued')
-redis.call('LPUSH', ARGV[6], ARGV[7])
-if ARGV[9] ~= '' then redis.call('SET', ARGV[9], id, 'EX', ARGV[10]) end
+redis.call('LPUSH', ARGV[5], ARGV[6])
+if ARGV[8] ~= '' then redis.call('SET', ARGV[8], id, 'EX', ARGV[9]) end
 publish('queued', doc)
 return {'ok', doc}
 """
 )
 
-# KEYS[1] job hash. ARGV (see write_args): guards, then the new record and its side effects.
-# Returns {'ok'|'stale'|'missing'|'cancelled', cancel flag as it was}.
-WRITE = (
+# KEYS[1] job hash. ARGV: prefix, id, then the block of write_args.
+WRITE = _PRELUDE + "\nreturn write(KEYS[1], ARGV[2], ARGV, 3)\n"
+
+# KEYS[1] job hash. ARGV: prefix, id, lease (ms), owner token, started_at (JSON).
+CLAIM = _PRELUDE + "\nreturn claim(ARGV[2], ARGV[3], ARGV[4], ARGV[5])\n"
+
+# ARGV: prefix, queue key, the message template's two parts, lease, owner, started_at.
+POP_CLAIM = (
+    _PRELUDE + "\nreturn pop_claim(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])\n"
+)
+
+# KEYS[1] job hash. ARGV: prefix, id, the next claim's queue key ('' for none), template
+# parts, lease, owner, started_at, then the block of write_args for this job's end.
+# One round trip ends a job and takes the worker's next one, as BullMQ's
+# moveToFinished does. Returns {end result..., next claim (pop_claim's reply)}.
+FINISH_NEXT = (
     _PRELUDE
     + """
-local id = ARGV[2]
-local cur = redis.call('HMGET', KEYS[1], 'state', 'attempt', 'version', 'lease', 'kind',
-                       'created', 'cancel')
-if not cur[1] then return {'missing', ''} end
-local now = now_ms()
-if (ARGV[3] ~= '' and cur[1] ~= ARGV[3]) or (ARGV[4] ~= '' and cur[2] ~= ARGV[4])
-   or (ARGV[5] ~= '' and cur[3] ~= ARGV[5])
-   or (ARGV[6] == '1' and tonumber(cur[4] or '0') > now) then
-  return {'stale', cur[7] or ''}
+local r = write(KEYS[1], ARGV[2], ARGV, 9)
+local nxt = {'empty', {}}
+if ARGV[3] ~= '' and (r[1] == 'ok' or r[1] == 'cancelled') then
+  nxt = pop_claim(ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
 end
-local kind, created, flag = cur[5], cur[6], cur[7] or ''
-local status, new, doc, event, finished = 'ok', ARGV[7], ARGV[9], ARGV[10], ARGV[13]
-if ARGV[21] ~= '' and flag == '1' then
-  -- A cancel was asked for while the job ran: honour it rather than queue the job again.
-  status, new, doc, event, finished = 'cancelled', 'cancelled', ARGV[21], 'cancelled', 'cancelled'
-end
-redis.call('HSET', KEYS[1], 'doc', doc, 'state', new, 'attempt', ARGV[8])
-redis.call('HINCRBY', KEYS[1], 'version', 1)
-move(id, kind, created, cur[1], new)
-local lease = ARGV[11]
-if status ~= 'ok' or lease == '' then
-  redis.call('HDEL', KEYS[1], 'lease')
-  redis.call('ZREM', P .. 'leases', id)
-elseif lease ~= 'keep' then
-  local expiry = now + tonumber(lease)
-  redis.call('HSET', KEYS[1], 'lease', expiry)
-  redis.call('ZADD', P .. 'leases', expiry, id)
-end
-if status == 'ok' then
-  if ARGV[12] ~= '' then redis.call('ZADD', P .. 'retry', now + tonumber(ARGV[12]), id) end
-  if ARGV[19] ~= '' then redis.call('LPUSH', ARGV[19], ARGV[20]) end
-  if ARGV[18] == '1' then redis.call('HINCRBY', KEYS[1], 'handbacks', 1) end
-  if ARGV[14] ~= '' then
-    local h = P .. 'metrics:duration:' .. kind
-    redis.call('HINCRBY', h, ARGV[14], 1)
-    redis.call('HINCRBY', h, 'count', 1)
-    redis.call('HINCRBYFLOAT', h, 'sum', ARGV[15])
-  end
-end
-if ARGV[17] ~= '' then redis.call('HSET', KEYS[1], 'owner', ARGV[17]) end
-if finished ~= '' then
-  redis.call('HINCRBY', P .. 'metrics:finished', kind .. ':' .. finished, 1)
-end
-if ARGV[16] == '1' or status ~= 'ok' then redis.call('HDEL', KEYS[1], 'cancel') end
-publish(event, doc)
-return {status, flag}
+return {r[1], r[2], nxt}
 """
 )
 
-# KEYS[1] job hash. ARGV: prefix, id, attempt, lease (ms from now).
-# Extends the lease of the current attempt; returns {'ok'|'stale', cancel flag}.
+# KEYS[1] job hash. ARGV: prefix, id. Extends the lease of the current attempt.
+# ARGV: prefix, id, attempt, lease (ms from now). Returns {'ok'|'stale', cancel flag}.
 HEARTBEAT = (
     _PRELUDE
     + """
@@ -129,12 +255,25 @@ return {'ok', cur[3] or ''}
 """
 )
 
-# KEYS[1] job hash. ARGV: prefix, id. Flags an active job for cancellation.
-REQUEST_CANCEL = """
+# KEYS[1] job hash. ARGV: prefix, id, finished_at (JSON). A queued job is cancelled at
+# once; an active one is flagged (its worker sees it at its next step).
+# Returns {state it was in ('' when missing), doc after}.
+CANCEL = (
+    _PRELUDE
+    + """
 local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {'', ''} end
+if state == 'queued' then
+  local block = {'queued', '', '', 'cancelled', '', 'cancelled', '', '', 'cancelled', '', '0',
+                 '1', '', '', '', '',
+                 2, 'message', '"cancelled"', 'finished_at', ARGV[3], -1}
+  local r = write(KEYS[1], ARGV[2], block, 1)
+  return {state, r[3]}
+end
 if state == 'active' then redis.call('HSET', KEYS[1], 'cancel', '1') end
-return state or ''
+return {state, redis.call('HGET', KEYS[1], 'doc')}
 """
+)
 
 # KEYS[1] job hash. ARGV: prefix, id, queue key, message.
 # Hands a due retry to its queue if the job is still waiting for it.
@@ -165,23 +304,32 @@ return 1
 SOURCES = {
     "create": CREATE,
     "write": WRITE,
+    "claim": CLAIM,
+    "pop_claim": POP_CLAIM,
+    "finish_next": FINISH_NEXT,
     "heartbeat": HEARTBEAT,
-    "request_cancel": REQUEST_CANCEL,
+    "cancel": CANCEL,
     "dispatch": DISPATCH,
     "purge": PURGE,
 }
 
 
+def fields(values: Mapping[str, Any]) -> list[Any]:
+    """Document fields as script arguments: their count, then name / JSON value pairs."""
+    out: list[Any] = [len(values)]
+    for name, value in values.items():
+        out += [name, orjson.dumps(value)]
+    return out
+
+
 def write_args(
-    job_id: str,
-    doc: str,
     *,
     new_state: str,
-    new_attempt: int,
     event: str,
+    changes: Mapping[str, Any],
+    new_attempt: int | str = "",
     expect_state: str = "",
     expect_attempt: int | None = None,
-    expect_version: str = "",
     lease_expired: bool = False,
     lease_ms: int | str | None = None,
     retry_in_ms: int | None = None,
@@ -192,26 +340,24 @@ def write_args(
     owner: str = "",
     handback: bool = False,
     push: tuple[str, bytes] | None = None,
-    cancelled_doc: str = "",
+    if_cancelled: Mapping[str, Any] | None = None,
 ) -> list[Any]:
-    """The ARGV of WRITE.
+    """The block of one fenced write (WRITE's ARGV from its third element).
 
     Guards: expect_* must match; lease_expired requires the lease to have run out (by
-    the server's clock). lease_ms: None drops the lease, 'keep' leaves it, a number
-    sets it that many ms from now. retry_in_ms schedules a dispatch; push sends a
-    (queue key, message) at once. cancelled_doc, when given, is written instead of
-    `doc` (state cancelled) if a cancel was requested: no other side effect then.
+    the server's clock). `changes` are the document fields to set (the state and the
+    attempt are set from new_state / new_attempt: '' keeps the attempt, 'next' takes
+    the next number). lease_ms: None drops the lease, 'keep' leaves it, a number sets
+    it that many ms from now. retry_in_ms schedules a dispatch; push sends a
+    (queue key, message) at once. if_cancelled, when given, is what the job becomes
+    (state cancelled, these fields) if a cancel was requested: no other side effect then.
     """
     return [
-        keys.PREFIX,
-        job_id,
         expect_state,
         "" if expect_attempt is None else str(expect_attempt),
-        expect_version,
         "1" if lease_expired else "",
         new_state,
         str(new_attempt),
-        doc,
         event,
         "" if lease_ms is None else str(lease_ms),
         "" if retry_in_ms is None else str(max(0, int(retry_in_ms))),
@@ -223,5 +369,11 @@ def write_args(
         "1" if handback else "",
         push[0] if push else "",
         push[1] if push else "",
-        cancelled_doc,
+        *fields(changes),
+        *(fields(if_cancelled) if if_cancelled is not None else [-1]),
     ]
+
+
+def script_args(job_id: str, block: list[Any]) -> list[Any]:
+    """WRITE's ARGV: the prefix, the job id, then the block."""
+    return [keys.PREFIX, job_id, *block]

@@ -7,17 +7,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import Conflict, InvalidField, NotFound, ServiceUnavailable
 from .messages import job_message
-from .model import (
-    EVENT_FOR_STATE,
-    FINISHED,
-    Kind,
-    is_job_id,
-    iso,
-    loads,
-    new_job,
-    new_job_id,
-    now_ms,
-)
+from .model import FINISHED, Kind, is_job_id, loads, new_job, new_job_id, now_ms
 from .store import JobStore
 
 
@@ -77,31 +67,15 @@ class JobService:
 
     async def cancel(self, job_id: str) -> dict[str, Any]:
         """Queued: cancelled at once. Active: flagged, cancelled at its next step."""
-        for _ in range(10):
-            found = await self.store.state(job_id) if is_job_id(job_id) else None
-            if found is None:
-                raise NotFound(f"no job with id {job_id!r}")
-            job, version = found
-            if job["state"] in FINISHED:
-                raise Conflict(f"job {job_id} already {job['state']}", code="already_finished")
-            if job["state"] == "active":
-                if await self.store.request_cancel(job_id) == "active":
-                    job["message"] = "cancelling"
-                    return job
-                continue
-            job.update(state="cancelled", message="cancelled", finished_at=iso(now_ms()))
-            status = await self.store.write(
-                job,
-                new_state="cancelled",
-                new_attempt=job["attempt"],
-                event=EVENT_FOR_STATE["cancelled"],
-                expect_state="queued",
-                expect_version=version,
-                finished="cancelled",
-            )
-            if status == "ok":
-                return job
-        raise Conflict(f"job {job_id} is changing too fast to cancel; try again", code="busy")
+        state, doc = await self.store.cancel(job_id) if is_job_id(job_id) else ("", None)
+        if not state or doc is None:
+            raise NotFound(f"no job with id {job_id!r}")
+        job = loads(doc)
+        if state in FINISHED:
+            raise Conflict(f"job {job_id} already {state}", code="already_finished")
+        if state == "active":
+            job["message"] = "cancelling"
+        return job
 
     async def list(self, limit: int, kind: str | None, state: str | None) -> list[bytes]:
         return await self.store.newest_raw(limit, kind, state)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 
 from . import keys, scripts
 from .batching import ScriptBatcher
-from .model import KINDS, STATES, dumps, loads, now_ms
+from .model import KINDS, STATES, iso, loads, now_ms
 from .queues import queue_key
 
 IDEMPOTENCY_TTL = 24 * 3600
@@ -34,7 +35,6 @@ class JobStore:
         idempotency_key: str | None = None,
     ) -> tuple[str, str]:
         """Store a queued job and push its message in one step: ('ok'|'duplicate'|'full', doc)."""
-        doc = dumps(job)
         status, stored = await self._create(
             keys=[keys.job(job["id"])],
             args=[
@@ -42,12 +42,12 @@ class JobStore:
                 job["id"],
                 job["kind"],
                 created_ms,
-                doc,
                 queue_key(job["kind"]),
                 message,
                 cap,
                 keys.idempotency(idempotency_key) if idempotency_key else "",
                 IDEMPOTENCY_TTL,
+                *scripts.fields(job),
             ],
         )
         return _text(status), _text(stored)
@@ -62,10 +62,6 @@ class JobStore:
     async def get(self, job_id: str) -> dict[str, Any] | None:
         raw = await self.get_raw(job_id)
         return loads(raw) if raw else None
-
-    async def state(self, job_id: str) -> tuple[dict[str, Any], str] | None:
-        doc, version = await self.client.hmget(keys.job(job_id), "doc", "version")
-        return (loads(doc), _text(version)) if doc else None
 
     async def newest_raw(
         self, limit: int, kind: str | None = None, state: str | None = None
@@ -90,17 +86,13 @@ class JobStore:
         merged.sort(key=lambda item: (item[1], item[0]), reverse=True)
         return [job_id for job_id, _ in merged[:limit]]
 
-    async def write(self, job: dict[str, Any], **kwargs: Any) -> str:
-        args = scripts.write_args(job["id"], dumps(job), **kwargs)
-        status, _ = await self._scripts["write"](keys=[keys.job(job["id"])], args=args)
-        return _text(status)
-
-    async def request_cancel(self, job_id: str) -> str:
-        """Flag an active job for cancellation; returns the state it was in."""
-        state = await self._scripts["request_cancel"](
-            keys=[keys.job(job_id)], args=[keys.PREFIX, job_id]
+    async def cancel(self, job_id: str) -> tuple[str, bytes | None]:
+        """Cancel a queued job at once, or flag an active one: (state it was in, doc after)."""
+        state, doc = await self._scripts["cancel"](
+            keys=[keys.job(job_id)],
+            args=[keys.PREFIX, job_id, orjson.dumps(iso(now_ms()))],
         )
-        return _text(state)
+        return _text(state), doc or None
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """Jobs per kind and state."""

@@ -12,7 +12,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from ..config import Settings
-from . import keys
+from . import handoff, keys
 from .ledger import Ledger
 from .maintenance import Maintenance, MaintenanceLoop
 from .model import now_ms
@@ -60,6 +60,7 @@ class WorkerRuntime:
             max_attempts=settings.max_attempts,
             retry_base=settings.retry_base_seconds,
         )
+        handoff.install(self.runner.pop_claim)  # the queues' storage claims as it pops
         self.maintenance = MaintenanceLoop(
             Maintenance(self.client, settings), settings.maintenance_interval
         )
