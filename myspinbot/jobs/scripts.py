@@ -221,9 +221,7 @@ WRITE = _PRELUDE + "\nreturn write(KEYS[1], ARGV[2], ARGV, 3)\n"
 CLAIM = _PRELUDE + "\nreturn claim(ARGV[2], ARGV[3], ARGV[4], ARGV[5])\n"
 
 # ARGV: prefix, queue key, the message template's two parts, lease, owner, started_at.
-POP_CLAIM = (
-    _PRELUDE + "\nreturn pop_claim(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])\n"
-)
+POP_CLAIM = _PRELUDE + "\nreturn pop_claim(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])\n"
 
 # KEYS[1] job hash. ARGV: prefix, id, the next claim's queue key ('' for none), template
 # parts, lease, owner, started_at, then the block of write_args for this job's end.
