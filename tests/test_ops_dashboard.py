@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +28,7 @@ from ops_helpers import (
     readme_metric_names,
     system_tool,
 )
+from support import wait_until
 
 # prometheus_client's default process and platform collectors
 DEFAULT_METRIC_PREFIXES = ("process_", "python_")
@@ -43,6 +46,34 @@ REDIS_ROW_METRICS = {
     "keyspace": "redis_db_keys",
     "evictions": "redis_evicted_keys_total",
 }
+
+
+@pytest.fixture()
+def stack_like_redis(redis_binary: str, tmp_path: Path) -> Iterator[redis.Redis]:
+    """A private Redis on a unix socket, configured like the stack's (AOF, noeviction)."""
+    sock = tmp_path / "redis.sock"
+    proc = subprocess.Popen(
+        [redis_binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
+        + ["--save", "", "--appendonly", "yes", "--maxmemory-policy", "noeviction"]
+        + ["--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(unix_socket_path=str(sock), socket_timeout=5)
+
+    def answers() -> bool:
+        try:  # the socket file appears just before the server listens on it
+            return sock.exists() and client.ping()
+        except redis.ConnectionError:
+            return False
+
+    try:
+        wait_until(answers, message="redis-server")
+        yield client
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(10)
 
 
 def dashboard() -> dict[str, Any]:
@@ -173,11 +204,10 @@ def test_dashboard_shows_any_eviction_in_red():
     assert "noeviction" in panel["description"]
 
 
-def test_redis_exporter_metrics_come_from_info_fields_a_real_redis_reports(external_redis):
+def test_redis_exporter_metrics_come_from_info_fields_a_real_redis_reports(stack_like_redis):
     # The exporter turns fields of INFO ALL into metrics; each field the list names
-    # must exist on a Redis configured like the stack's (append-only, noeviction).
-    client = redis.Redis.from_url(external_redis, socket_timeout=5)
-    client.config_set("maxmemory-policy", "noeviction")
+    # must exist on a Redis configured like the stack's.
+    client = stack_like_redis
     client.set("ops-test", "1")  # a key in db0, so INFO keyspace lists it
     client.ping()  # INFO commandstats has a cmdstat_ping entry
     info = client.info("all")
