@@ -56,7 +56,15 @@ def external_redis(redis_binary: str, tmp_path: Path) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"unix://{sock}"
-    wait_until(lambda: sock.exists() and redis.Redis.from_url(url).ping(), message="redis-server")
+
+    def answers() -> bool:
+        try:
+            with redis.Redis.from_url(url, socket_timeout=1) as conn:
+                return bool(conn.ping())
+        except redis.ConnectionError:  # the socket file exists before it accepts
+            return False
+
+    wait_until(answers, message="redis-server")
     try:
         yield url
     finally:

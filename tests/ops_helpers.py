@@ -17,7 +17,6 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 DASHBOARD = REPO / "ops" / "grafana" / "dashboards" / "myspinbot.json"
 README = REPO / "README.md"
-API_MD = REPO.parent / "shared" / "API.md"
 # What the Redis exporter of the stack exports, with the source of each name.
 REDIS_EXPORTER_METRICS = REPO / "tests" / "data" / "redis_exporter_metrics.txt"
 # redis_exporter's namespace (its --namespace default): the start of all its metric names.
@@ -170,15 +169,6 @@ def exporter_metrics(path: Path | str = REDIS_EXPORTER_METRICS) -> dict[str, str
             name, field = line.split()[:2]
             metrics[name] = None if field == "-" else field
     return metrics
-
-
-def api_md_metric_names(path: Path | str = API_MD) -> set[str]:
-    """Return the metric names that API.md's Metrics section lists (`name{labels}` bullets)."""
-    text = Path(path).read_text(encoding="utf-8")
-    section = re.search(r"^## Metrics\b.*?$(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
-    if section is None:
-        raise ValueError(f"{path} has no '## Metrics' section")
-    return set(re.findall(r"^\s*[-*]\s+`([a-zA-Z_:][\w:]*)", section.group(1), re.MULTILINE))
 
 
 # ------------------------------------------------------------ Compose files
