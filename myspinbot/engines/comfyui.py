@@ -34,6 +34,11 @@ from .errors import EngineError, OutputMissing, WorkflowInvalid
 from .preflight import check_graph
 
 LORA_SAVE_CLASSES = ("SaveLoRANode", "SaveLoRA")
+MEDIA_ORDER = (
+    (".mp4", ".webm", ".mov", ".mkv"),
+    (".webp", ".gif", ".png", ".jpg", ".jpeg", ".apng"),
+    (".flac", ".mp3", ".opus", ".wav", ".ogg"),
+)
 SAFE_SUFFIX = re.compile(r"^\.[a-z0-9]{1,10}$")
 
 
@@ -179,11 +184,13 @@ class ComfyUI:
     ) -> list[Downloaded]:
         """Save every output file of a history entry into `folder` as <stem>-<n><suffix>.
 
-        Files of type temp (previews, loss graphs) are included; the suffix is ComfyUI's
-        only when it is a plain extension.
+        Videos come first, then images, audio and the rest, each in ComfyUI's order. Files
+        of type temp (previews, loss graphs) are included; the suffix is ComfyUI's only when
+        it is a plain extension.
         """
         saved = []
-        for number, output in enumerate(collect_outputs(entry), start=1):
+        outputs = sorted(collect_outputs(entry), key=lambda output: media_rank(output.suffix))
+        for number, output in enumerate(outputs, start=1):
             name = f"{stem}-{number}{safe_suffix(output.suffix)}"
             size = self.http.download(output, Path(folder) / name)
             saved.append(Downloaded(name=name, size=size, source=output))
@@ -214,6 +221,13 @@ class ComfyUI:
             f"the training workflow finished but saved nothing under {lora_prefix!r} in "
             "ComfyUI's output folder: its save node's prefix should be {{lora_prefix}}"
         )
+
+
+def media_rank(suffix: str) -> int:
+    for rank, suffixes in enumerate(MEDIA_ORDER):
+        if suffix in suffixes:
+            return rank
+    return len(MEDIA_ORDER)
 
 
 def safe_suffix(suffix: str) -> str:

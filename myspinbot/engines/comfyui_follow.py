@@ -76,7 +76,7 @@ class PromptFollower:
         self,
         http: ComfyUIHTTP,
         prompt_id: str,
-        client_id: str | None,
+        client_id: str,
         graph: Mapping[str, Any],
         listener: RunListener,
         should_cancel: Callable[[], bool] | None = None,
@@ -113,9 +113,13 @@ class PromptFollower:
             self.listener.waiting()
             if self.socket is None:
                 self.reconnect()
+                # Events sent while we were away are gone: ask where the prompt is now.
+                entry = self.reconcile()
+                if entry is not None:
+                    return self.finish(entry)
                 quiet_since = time.monotonic()
             try:
-                message = self.socket.receive(TICK_SECONDS) if self.socket else None
+                message = self.socket.receive(TICK_SECONDS)
             except SocketLost:
                 self.socket = None
                 entry = self.reconcile()
@@ -232,8 +236,7 @@ class PromptFollower:
         deadline = time.monotonic() + self.server.reconnect_seconds
         while True:
             try:
-                if self.client_id is not None:
-                    self.socket = EventSocket(self.server, self.client_id).open()
+                self.socket = EventSocket(self.server, self.client_id).open()
                 self.report_queue()
                 return
             except EngineUnreachable as exc:
