@@ -36,3 +36,25 @@ def test_an_unreachable_comfyui_is_transient_and_shows_no_credentials(way: str) 
     assert "127.0.0.1" in message
     for secret in ("s3cret", "abc123", "bearer-xyz", "ann:"):
         assert secret not in message
+
+
+def test_settings_configure_the_engines_and_refuse_a_bad_url_without_echoing_it() -> None:
+    from myspinbot.config import Settings, SettingsError
+    from myspinbot.engines.configured import comfyui_server, ollama_server, workflows_folder
+    from myspinbot.engines.workflows import SHIPPED_WORKFLOWS
+
+    settings = Settings.from_env({})
+    assert comfyui_server(settings) is None and ollama_server(settings) is None
+    assert workflows_folder(settings) == SHIPPED_WORKFLOWS
+    env = {
+        "MYSPINBOT_COMFYUI_URL": "http://gpu:8188",
+        "MYSPINBOT_COMFYUI_TOKEN": "t",
+        "MYSPINBOT_OLLAMA_URL": "http://gpu:11434",
+    }
+    configured = Settings.from_env(env)
+    server = comfyui_server(configured)
+    assert server is not None and server.token == "t" and server.max_download_bytes == 4 * 1024**3
+    assert ollama_server(configured).model == "llama3.2"  # type: ignore[union-attr]
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"MYSPINBOT_COMFYUI_URL": "ftp://me:pw@gpu"})
+    assert "pw" not in str(caught.value) and "MYSPINBOT_COMFYUI_URL" in str(caught.value)
