@@ -20,7 +20,6 @@ only. Errors are the engine tree (`errors.py`): `transient` ones are worth a ret
 from __future__ import annotations
 
 import posixpath
-import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -28,18 +27,19 @@ from pathlib import Path
 from typing import Any
 
 from .comfyui_follow import PromptFollower, RunListener
-from .comfyui_http import ComfyUIHTTP, ComfyUIServer, OutputFile, QueueState, collect_outputs
-from .comfyui_socket import EventSocket
-from .errors import EngineError, OutputMissing, WorkflowInvalid
-from .preflight import check_graph
-
-LORA_SAVE_CLASSES = ("SaveLoRANode", "SaveLoRA")
-MEDIA_ORDER = (
-    (".mp4", ".webm", ".mov", ".mkv"),
-    (".webp", ".gif", ".png", ".jpg", ".jpeg", ".apng"),
-    (".flac", ".mp3", ".opus", ".wav", ".ogg"),
+from .comfyui_http import ComfyUIHTTP, ComfyUIServer, QueueState
+from .comfyui_outputs import (
+    OutputFile,
+    collect_outputs,
+    listed_under,
+    lora_name_of,
+    media_rank,
+    predicted_lora_files,
+    safe_suffix,
 )
-SAFE_SUFFIX = re.compile(r"^\.[a-z0-9]{1,10}$")
+from .comfyui_socket import EventSocket
+from .errors import EngineError, OutputMissing
+from .preflight import check_graph
 
 
 @dataclass(frozen=True)
@@ -67,12 +67,6 @@ class SavedLoRA:
     )
     lora_name: str | None  # relative to output/loras (None when saved elsewhere)
     size: int
-
-
-def lora_name_of(output_path: str) -> str | None:
-    """The lora_name of a file under output/loras/, once that folder is a loras path."""
-    head, _, rest = output_path.partition("/")
-    return rest if head == "loras" and rest else None
 
 
 @dataclass(frozen=True)
@@ -221,65 +215,3 @@ class ComfyUI:
             f"the training workflow finished but saved nothing under {lora_prefix!r} in "
             "ComfyUI's output folder: its save node's prefix should be {{lora_prefix}}"
         )
-
-
-def media_rank(suffix: str) -> int:
-    for rank, suffixes in enumerate(MEDIA_ORDER):
-        if suffix in suffixes:
-            return rank
-    return len(MEDIA_ORDER)
-
-
-def safe_suffix(suffix: str) -> str:
-    return suffix if SAFE_SUFFIX.match(suffix) else ".bin"
-
-
-def listed_under(entry: Mapping[str, Any], prefix: str) -> list[OutputFile]:
-    folder, name = posixpath.split(prefix.strip("/"))
-    return [
-        output
-        for output in collect_outputs(entry)
-        if output.type == "output"
-        and output.subfolder == folder
-        and output.filename.startswith(name)
-    ]
-
-
-def predicted_lora_files(
-    graph: Mapping[str, Any], prefix: str, counters: int = 3
-) -> list[OutputFile]:
-    """The names ComfyUI's SaveLoRA gives a file saved with this prefix, likeliest first."""
-    folder, name = posixpath.split(posixpath.normpath(prefix.strip("/")))
-    if not name:
-        raise WorkflowInvalid(f"the LoRA prefix {prefix!r} has no file name part")
-    steps = [steps_of(graph, node) for node in savers_of(graph, prefix)]
-    stems = [f"{name}_{value}_steps" for value in steps if value is not None] + [name]
-    candidates = []
-    for stem in stems:
-        for counter in range(1, counters + 1):
-            candidates.append(f"{stem}_{counter:05}_.safetensors")
-    # With steps in the name ComfyUI's counter parser reads the steps as the counter, so a
-    # prefix used before continues at steps + 1.
-    candidates += [f"{name}_{v}_steps_{v + 1:05}_.safetensors" for v in steps if v is not None]
-    return [OutputFile("", "lora", filename, folder, "output") for filename in candidates]
-
-
-def savers_of(graph: Mapping[str, Any], prefix: str) -> list[Mapping[str, Any]]:
-    return [
-        node
-        for node in graph.values()
-        if node["class_type"] in LORA_SAVE_CLASSES or prefix in node["inputs"].values()
-    ]
-
-
-def steps_of(graph: Mapping[str, Any], node: Mapping[str, Any]) -> int | None:
-    """The steps a save node names its file with: a number, or the trainer's steps input."""
-    steps = node["inputs"].get("steps")
-    if isinstance(steps, int) and not isinstance(steps, bool):
-        return steps
-    if isinstance(steps, list) and len(steps) == 2:
-        source = graph.get(str(steps[0])) or {}
-        value = source.get("inputs", {}).get("steps")
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None

@@ -90,6 +90,7 @@ class PromptFollower:
         self.should_cancel = should_cancel
         self.state = FollowState()
         self.socket: EventSocket | None = None
+        self.credential_key: str | None = None
         self.cancelled = False
 
     # -- entry points --------------------------------------------------------------------
@@ -97,6 +98,7 @@ class PromptFollower:
     def follow(self, socket: EventSocket | None) -> dict[str, Any]:
         """Until the prompt ends; `socket` is already open (or None to open one)."""
         self.socket = socket
+        self.credential_key = socket.credential_key if socket else None
         try:
             self.report_queue()
             return self.loop()
@@ -121,6 +123,7 @@ class PromptFollower:
             try:
                 message = self.socket.receive(TICK_SECONDS)
             except SocketLost:
+                self.credential_key = self.socket.credential_key
                 self.socket = None
                 entry = self.reconcile()
                 if entry is not None:
@@ -236,7 +239,7 @@ class PromptFollower:
         deadline = time.monotonic() + self.server.reconnect_seconds
         while True:
             try:
-                self.socket = EventSocket(self.server, self.client_id).open()
+                self.socket = EventSocket(self.server, self.client_id, self.credential_key).open()
                 self.report_queue()
                 return
             except EngineUnreachable as exc:

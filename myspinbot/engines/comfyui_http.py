@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import httpx
 
+from .comfyui_outputs import OutputFile
 from .errors import (
     EngineAnswerInvalid,
     EngineError,
@@ -67,21 +68,6 @@ class QueueState:
 
     def __len__(self) -> int:
         return len(self.running) + len(self.pending)
-
-
-@dataclass(frozen=True)
-class OutputFile:
-    """One file a prompt produced, as /history lists it (ComfyUI's names: never a local path)."""
-
-    node_id: str
-    key: str  # the history key it was listed under: images, audio, gifs ...
-    filename: str
-    subfolder: str
-    type: str  # output, temp or input
-
-    @property
-    def suffix(self) -> str:
-        return os.path.splitext(self.filename)[1].lower()
 
 
 def split_url(url: str) -> tuple[str, dict[str, str], tuple[str, str] | None]:
@@ -343,27 +329,3 @@ def rejection(graph: Mapping[str, Any], answer: Mapping[str, Any], accepted: boo
         f"{lead}: " + " | ".join(parts),
         details={"error": error, "node_errors": dict(node_errors)},
     )
-
-
-def collect_outputs(entry: Mapping[str, Any]) -> list[OutputFile]:
-    """Every file listed in a history entry's outputs, in node order (walks every list key)."""
-    found: list[OutputFile] = []
-    outputs = entry.get("outputs") or {}
-    for node_id, ui in outputs.items():
-        if not isinstance(ui, Mapping):
-            continue
-        for key, items in ui.items():
-            if not isinstance(items, list):
-                continue
-            for item in items:
-                if isinstance(item, Mapping) and "filename" in item and "type" in item:
-                    found.append(
-                        OutputFile(
-                            node_id=str(node_id),
-                            key=str(key),
-                            filename=str(item["filename"]),
-                            subfolder=str(item.get("subfolder") or ""),
-                            type=str(item["type"]),
-                        )
-                    )
-    return found

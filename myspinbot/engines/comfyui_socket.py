@@ -5,6 +5,7 @@ uint32 event type: 1 is a preview image (a uint32 format, 1 JPEG or 2 PNG, then 
 bytes), 4 a preview with metadata (a uint32 length, that much JSON naming node and
 prompt, then the bytes; sent only to clients that declared `supports_preview_metadata`
 in their first message, which this one does). Other binary types are ignored.
+The credential key of newer servers is never logged: it is a secret of the connection.
 """
 
 from __future__ import annotations
@@ -83,9 +84,15 @@ def parse_binary(frame: bytes) -> Preview | None:
 class EventSocket:
     """One connection to /ws?clientId=…; `receive` returns an Event, a Preview or None."""
 
-    def __init__(self, server: ComfyUIServer, client_id: str) -> None:
+    def __init__(
+        self, server: ComfyUIServer, client_id: str, credential_key: str | None = None
+    ) -> None:
         self.server = server
         self.client_id = client_id
+        # Newer ComfyUI (2026) hands out a key in its first status frame and, when the same
+        # clientId reconnects while it still holds that client's state, wants it back as the
+        # first message (else it closes with 1008). Older servers ignore the message.
+        self.credential_key = credential_key
         self.connection: ClientConnection | None = None
 
     def open(self) -> EventSocket:
@@ -105,6 +112,9 @@ class EventSocket:
                 proxy=None,
                 compression=None,
             )
+            if self.credential_key:
+                auth = {"credential_key": self.credential_key}
+                self.connection.send(json.dumps({"type": "credential_auth", "data": auth}))
             self.connection.send(
                 json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}})
             )
@@ -133,7 +143,10 @@ class EventSocket:
             return Event("unreadable", {})
         if not isinstance(message, dict) or not isinstance(message.get("data"), dict):
             return Event(str(message.get("type")) if isinstance(message, dict) else "?", {})
-        return Event(str(message.get("type")), message["data"])
+        event = Event(str(message.get("type")), message["data"])
+        if event.type == "status" and isinstance(event.data.get("credential_key"), str):
+            self.credential_key = event.data["credential_key"]
+        return event
 
     def close(self) -> None:
         if self.connection is not None:
