@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 ASSETS := static/dist/.built
 ASSET_SOURCES := package.json package-lock.json static/build.mjs $(shell find static/src templates -type f 2>/dev/null)
 
-.PHONY: install run test bench lint clean
+.PHONY: install run test test-comfyui bench lint clean
 
 install: $(INSTALLED) $(ASSETS)
 
@@ -26,6 +26,18 @@ run: install
 
 test: install
 	$(PY) -m pytest
+
+# Opt-in: the engine tests against a real ComfyUI checkout, run on the CPU from its own
+# environment (built once under .cache/). make test-comfyui COMFYUI=/path/to/ComfyUI
+COMFYUI ?=
+COMFYUI_VENV ?= .cache/comfyui-venv
+
+test-comfyui: install
+	@test -n "$(COMFYUI)" || { echo "usage: make test-comfyui COMFYUI=/path/to/ComfyUI" >&2; exit 2; }
+	tests/engines/build_comfyui_venv.sh "$(COMFYUI_VENV)" "$(COMFYUI)"
+	MYSPINBOT_TEST_COMFYUI="$(abspath $(COMFYUI))" \
+	MYSPINBOT_TEST_COMFYUI_PYTHON="$(abspath $(COMFYUI_VENV))/bin/python" \
+	$(PY) -m pytest -m comfyui tests/engines
 
 bench: install
 	$(PY) -m bench

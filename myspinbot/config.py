@@ -32,6 +32,21 @@ def _parse_redis_url(name: str, raw: str) -> str:
     return raw
 
 
+def _parse_http_url(name: str, raw: str) -> str | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    # The value is not echoed: it may carry a password or a token.
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(name, "expected an http:// or https:// URL")
+    return raw
+
+
+def _optional_path(name: str, raw: str) -> Path | None:
+    return Path(raw).expanduser().resolve() if raw.strip() else None
+
+
 def _parse_bool(name: str, raw: str) -> bool:
     lowered = raw.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -181,6 +196,42 @@ class Settings:
     )
     access_log: bool = _setting(
         "MYSPINBOT_ACCESS_LOG", True, _parse_bool, "log one line per HTTP request"
+    )
+    comfyui_url: str | None = _setting(
+        "MYSPINBOT_COMFYUI_URL", None, _parse_http_url, "ComfyUI to render and train with"
+    )
+    comfyui_token: str | None = _setting(
+        "MYSPINBOT_COMFYUI_TOKEN", None, _optional_text, "bearer token for a proxy before ComfyUI"
+    )
+    comfyui_workflows: Path | None = _setting(
+        "MYSPINBOT_COMFYUI_WORKFLOWS",
+        None,
+        _optional_path,
+        "folder with generate.json and train.json (default: shipped)",
+    )
+    comfyui_timeout: float = _setting(
+        "MYSPINBOT_COMFYUI_TIMEOUT", 30.0, _number(float, 1, 3600), "seconds per ComfyUI request"
+    )
+    comfyui_idle_seconds: float = _setting(
+        "MYSPINBOT_COMFYUI_IDLE_SECONDS",
+        20.0,
+        _number(float, 1, 3600),
+        "ComfyUI socket silence before asking /queue and /history",
+    )
+    comfyui_max_download_bytes: int = _setting(
+        "MYSPINBOT_COMFYUI_MAX_DOWNLOAD_BYTES",
+        4096 * MiB,
+        _number(int, 1024),
+        "bytes per ComfyUI output file",
+    )
+    ollama_url: str | None = _setting(
+        "MYSPINBOT_OLLAMA_URL", None, _parse_http_url, "Ollama that writes the shot"
+    )
+    ollama_model: str = _setting(
+        "MYSPINBOT_OLLAMA_MODEL", "llama3.2", _text, "Ollama model that writes the shot"
+    )
+    ollama_timeout: float = _setting(
+        "MYSPINBOT_OLLAMA_TIMEOUT", 300.0, _number(float, 1, 3600), "seconds Ollama may be silent"
     )
     bench_routes: bool = _setting(
         "MYSPINBOT_BENCH_ROUTES", False, _parse_bool, "expose /bench/noop for make bench"
