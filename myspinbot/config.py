@@ -218,6 +218,12 @@ class Settings:
         _number(float, 1, 3600),
         "ComfyUI socket silence before asking /queue and /history",
     )
+    comfyui_patience: float = _setting(
+        "MYSPINBOT_COMFYUI_PATIENCE",
+        180.0,
+        _number(float, 0, 86_400),
+        "seconds a job waits for an unreachable ComfyUI before a retry counts",
+    )
     comfyui_max_download_bytes: int = _setting(
         "MYSPINBOT_COMFYUI_MAX_DOWNLOAD_BYTES",
         4096 * MiB,

@@ -20,6 +20,7 @@ def comfyui_server(settings: Settings) -> ComfyUIServer | None:
         timeout=settings.comfyui_timeout,
         max_download_bytes=settings.comfyui_max_download_bytes,
         idle_seconds=settings.comfyui_idle_seconds,
+        reconnect_seconds=settings.comfyui_patience,
     )
 
 

@@ -29,6 +29,7 @@ class Attempt:
     started: float = field(default_factory=time.monotonic)
     lost: bool = False  # set when a heartbeat or a hand-back found the attempt superseded
     ending: bool = False  # its final write is under way: heartbeats have nothing left to renew
+    cancel_requested: bool = False  # seen by a write or a heartbeat: the job is to stop
 
     @property
     def job_id(self) -> str:

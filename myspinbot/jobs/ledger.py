@@ -191,18 +191,25 @@ class Ledger:
         )
         reply, failed = self._write(attempt.job_id, block)
         self._fenced(attempt, ("active",), _text(reply[0]), failed)
-        return _text(reply[1]) == "1"
+        attempt.cancel_requested = _text(reply[1]) == "1"
+        return attempt.cancel_requested
 
     def heartbeat(self, attempt: Attempt) -> bool:
         """Extend the lease of a running attempt (one try); False when it is no longer current."""
-        status, _ = self._scripts["heartbeat"](
+        status, flag = self._scripts["heartbeat"](
             keys=[keys.job(attempt.job_id)],
             args=[keys.PREFIX, attempt.job_id, str(attempt.number), self.lease_ms],
         )
         if _text(status) != "ok":
             attempt.lost = True
             return False
+        attempt.cancel_requested = _text(flag) == "1"
         return True
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        """A job's record as stored (one read, no retries)."""
+        raw = self.client.hget(keys.job(job_id), "doc")
+        return loads(raw) if raw else None
 
     def finish(
         self,

@@ -6,6 +6,7 @@ import logging
 import random
 import shutil
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,15 @@ CONTENT_TYPES = {
     ".webp": "image/webp",
     ".gif": "image/gif",
     ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
     ".mp4": "video/mp4",
     ".webm": "video/webm",
+    ".flac": "audio/flac",
+    ".wav": "audio/wav",
+    ".mp3": "audio/mpeg",
+    ".ogg": "audio/ogg",
+    ".opus": "audio/ogg",
     ".json": "application/json",
     ".safetensors": "application/octet-stream",
 }
@@ -41,13 +49,24 @@ class AttemptReporter:
         self.attempt = attempt
         self.stopping = stopping
 
-    def report(self, progress: int, message: str) -> None:
+    def report(self, progress: int, message: str, result: Mapping[str, Any] | None = None) -> None:
+        self.check()
+        fields = {}
+        if result:
+            fields["result"] = {**(self.attempt.job.get("result") or {}), **result}
+        if self.ledger.progress(self.attempt, progress, message, **fields):
+            raise Cancelled
+
+    def check(self) -> None:
         if self.attempt.lost:
             raise LeaseLost(self.attempt.job_id)
         if self.stopping.is_set():
             raise HandBack
-        if self.ledger.progress(self.attempt, progress, message):
+        if self.attempt.cancel_requested:
             raise Cancelled
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        return self.ledger.job(job_id)
 
 
 def artifact_folder(artifacts_dir: Path, job_id: str, attempt: int) -> Path:

@@ -16,7 +16,7 @@ from . import handoff, keys
 from .ledger import Ledger
 from .maintenance import Maintenance, MaintenanceLoop
 from .model import now_ms
-from .pipelines.mock import MockGenerate, MockTrain
+from .pipelines.factory import build_pipelines
 from .queues import bind_queues
 from .runner import Runner
 
@@ -44,17 +44,7 @@ class WorkerRuntime:
         self.ledger = Ledger(self.client, settings.lease_seconds)
         self.runner = Runner(
             self.ledger,
-            {
-                "train": MockTrain(
-                    settings.mock_steps, settings.mock_step_seconds, settings.mock_faults
-                ),
-                "generate": MockGenerate(
-                    settings.mock_steps,
-                    settings.mock_step_seconds,
-                    settings.mock_faults,
-                    settings.artifacts_dir,
-                ),
-            },
+            build_pipelines(settings),
             uploads_dir=settings.uploads_dir,
             artifacts_dir=settings.artifacts_dir,
             max_attempts=settings.max_attempts,

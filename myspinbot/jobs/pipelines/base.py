@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,12 +33,26 @@ class TransientError(PipelineError):
 
 
 class Reporter(Protocol):
-    def report(self, progress: int, message: str) -> None:
-        """Record progress (0-100) and a short message.
+    def report(self, progress: int, message: str, result: Mapping[str, Any] | None = None) -> None:
+        """Record progress (0-100), a short message and, optionally, fields of the job's
+        `result` (merged into it).
 
-        Call it at least once per step: it is also where cancellation and shutdown are
-        noticed (it raises Cancelled, or an exception that hands the job back).
+        The result is kept across attempts: what a step stores there (a written prompt,
+        the engine's prompt id) the next attempt finds in `job["result"]`. Call it at
+        least once per step: it is also where cancellation and shutdown are noticed (it
+        raises Cancelled, or an exception that hands the job back).
         """
+        ...
+
+    def check(self) -> None:
+        """Raise as `report` would (cancelled, stopping, superseded), without writing.
+
+        Cheap (no I/O): call it while waiting on an engine.
+        """
+        ...
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        """Another job's record, read-only: the training job a generate job names."""
         ...
 
 

@@ -1,0 +1,34 @@
+"""Which pipelines a worker runs: ComfyUI's (and Ollama's) when configured, else the mocks."""
+
+from __future__ import annotations
+
+from ...config import Settings
+from .base import Pipeline
+from .mock import MockGenerate, MockTrain
+
+
+def build_pipelines(settings: Settings) -> dict[str, Pipeline]:
+    if not settings.comfyui_url:
+        return {
+            "train": MockTrain(
+                settings.mock_steps, settings.mock_step_seconds, settings.mock_faults
+            ),
+            "generate": MockGenerate(
+                settings.mock_steps,
+                settings.mock_step_seconds,
+                settings.mock_faults,
+                settings.artifacts_dir,
+            ),
+        }
+    # Imported here: LangGraph and the engine clients are only loaded when they are used.
+    from ...engines.configured import comfyui_server, ollama_server, workflows_folder
+    from .render import EngineGenerate
+    from .train import EngineTrain
+
+    comfyui = comfyui_server(settings)
+    assert comfyui is not None
+    workflows = workflows_folder(settings)
+    return {
+        "train": EngineTrain(comfyui, workflows),
+        "generate": EngineGenerate(comfyui, ollama_server(settings), workflows),
+    }
