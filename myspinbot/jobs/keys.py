@@ -10,6 +10,7 @@ SWEEP_SUSPECTS = PREFIX + "sweep"  # hash: job id -> when it was first seen queu
 MAINTENANCE_LOCK = PREFIX + "lock:maintenance"
 RETENTION_DUE = PREFIX + "lock:retention"  # exists while the last retention pass is recent
 FINISHED_COUNTS = PREFIX + "metrics:finished"  # hash: "<kind>:<state>" -> count
+ENGINES = PREFIX + "engines"  # hash: worker -> JSON report of its engines (engine_probe.py)
 
 
 def job(job_id: str) -> str:

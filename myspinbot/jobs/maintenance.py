@@ -15,6 +15,7 @@ import redis
 
 from ..config import Settings
 from . import keys, retention, scripts
+from .engine_probe import stale_fields
 from .messages import job_message, message_job_id
 from .model import (
     EVENT_FOR_STATE,
@@ -59,6 +60,7 @@ class Maintenance:
             self.reap()
             self.dispatch_due()
             self.sweep()
+            self.forget_gone_engine_reports()
             period = max(1_000, int(self.settings.maintenance_interval * RETENTION_ROUNDS * 1000))
             if self.client.set(keys.RETENTION_DUE, "1", nx=True, px=period):
                 self.trim()
@@ -207,6 +209,11 @@ class Maintenance:
                 if job_id not in carried and job_id not in retrying:
                     missing[job_id] = kind
         return missing
+
+    def forget_gone_engine_reports(self) -> int:
+        """Engine reports of workers long gone (each process writes under its own name)."""
+        gone = stale_fields(self.client.hgetall(keys.ENGINES))
+        return int(self.client.hdel(keys.ENGINES, *gone)) if gone else 0
 
     def trim(self) -> int:
         """Delete finished jobs (and their files) past the age or count limits."""

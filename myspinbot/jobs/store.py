@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 
 from . import keys, scripts
 from .batching import ScriptBatcher
+from .engine_probe import merge_reports
 from .model import KINDS, STATES, iso, loads, now_ms
 from .queues import queue_key
 
@@ -111,11 +112,16 @@ class JobStore:
             pipe.zcount(keys.workers(kind), cutoff, "+inf")
         for kind in KINDS:
             pipe.zcard(keys.index(kind, "queued"))
-        values = await pipe.execute()
-        return {
+        pipe.hgetall(keys.ENGINES)
+        *values, engines = await pipe.execute()
+        found = {
             "workers": dict(zip(KINDS, values[:2], strict=True)),
             "queues": dict(zip(KINDS, values[2:], strict=True)),
         }
+        merged = merge_reports(engines)
+        if merged:  # only deployments with engines say anything about them
+            found["engines"] = merged
+        return found
 
     async def job_metrics(self) -> dict[str, Any]:
         """What /metrics exports from Redis: counts, finished totals, duration histograms."""

@@ -13,6 +13,7 @@ from redis.retry import Retry
 
 from ..config import Settings
 from . import handoff, keys
+from .engine_probe import EngineProbe
 from .ledger import Ledger
 from .maintenance import Maintenance, MaintenanceLoop
 from .model import now_ms
@@ -55,6 +56,9 @@ class WorkerRuntime:
             Maintenance(self.client, settings), settings.maintenance_interval
         )
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
+        self.engines = (
+            EngineProbe(self.client, settings, self.identity) if settings.comfyui_url else None
+        )
         self.queues: set[str] = set()
         self._lock = threading.Lock()
         self._started = False
@@ -68,6 +72,8 @@ class WorkerRuntime:
                 return
             self._started = True
         threading.Thread(target=self._beat_loop, name="heartbeat", daemon=True).start()
+        if self.engines is not None:
+            self.engines.start()
         if self.runs_maintenance:
             self.maintenance.start()
 
@@ -78,6 +84,8 @@ class WorkerRuntime:
     def close(self) -> None:
         self._stop.set()
         self.maintenance.stop()
+        if self.engines is not None:
+            self.engines.stop()
         try:
             for queue in self.queues:
                 self.client.zrem(keys.workers(queue), self.identity)

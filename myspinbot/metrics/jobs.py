@@ -46,7 +46,14 @@ class RedisJobCollector:
                 jobs.add_metric([kind, state], snap["counts"][kind][state])
             for outcome in sorted(FINISHED):
                 finished.add_metric([kind, outcome], snap["finished"].get(f"{kind}:{outcome}", 0))
-        yield from (depth, workers, jobs, finished)
+        engines = GaugeMetricFamily(
+            "myspinbot_engine_up",
+            "Whether a worker reaches the engine server (ComfyUI, Ollama)",
+            labels=["engine", "server"],
+        )
+        for entry in snap["health"].get("engines", []):
+            engines.add_metric([entry["engine"], entry.get("url", "")], 1 if entry["up"] else 0)
+        yield from (depth, workers, jobs, finished, engines)
         yield self._durations(snap["durations"])
 
     @staticmethod

@@ -1,0 +1,121 @@
+"""Each worker's view of its engines, kept in Redis for /health, the dashboard and /metrics.
+
+A worker with engines configured checks them every PROBE_INTERVAL seconds (ComfyUI:
+reachable, its version, its queue length; Ollama: reachable, its version) and writes
+what it found under its own name in one hash. Readers keep only fresh entries and merge
+them per engine server, so with one ComfyUI per GPU and a replica per ComfyUI, every
+GPU box shows up, and a lost one goes away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import Any
+
+import orjson
+import redis
+
+from ..config import Settings
+from . import keys
+from .model import now_ms
+
+log = logging.getLogger("myspinbot.worker")
+
+PROBE_INTERVAL = 10.0
+FRESH_MS = 35_000  # an entry older than this is a worker that went away
+
+
+def probe(settings: Settings) -> dict[str, Any]:
+    """The configured engines, as one worker sees them now (never raises)."""
+    from ..engines.comfyui import ComfyUI
+    from ..engines.configured import comfyui_server, ollama_server
+    from ..engines.errors import EngineError
+    from ..engines.ollama import Ollama
+
+    found: dict[str, Any] = {}
+    comfyui = comfyui_server(settings)
+    if comfyui is not None:
+        with ComfyUI(comfyui) as engine:
+            health = engine.health()
+        found["comfyui"] = {
+            "url": comfyui.shown,
+            "up": health.reachable,
+            "version": health.version,
+            "queue": health.queue_length,
+            "error": health.error,
+        }
+    ollama = ollama_server(settings)
+    if ollama is not None:
+        entry: dict[str, Any] = {"url": ollama.shown, "model": ollama.model}
+        try:
+            with Ollama(ollama) as client:
+                entry.update(up=True, version=client.version(), error=None)
+        except EngineError as exc:
+            entry.update(up=False, version=None, error=str(exc))
+        found["ollama"] = entry
+    return found
+
+
+class EngineProbe:
+    """A daemon thread that probes this worker's engines and reports them to Redis."""
+
+    def __init__(self, client: redis.Redis, settings: Settings, identity: str) -> None:
+        self.client = client
+        self.settings = settings
+        self.identity = identity
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="engine-probe", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(redis.RedisError):  # readers drop it once it is stale
+            self.client.hdel(keys.ENGINES, self.identity)
+
+    def _run(self) -> None:
+        wait = 0.0  # the first probe at once: /health shows the engines from the start
+        while not self._stop.wait(wait):
+            wait = PROBE_INTERVAL
+            report = {"at": now_ms(), "engines": probe(self.settings)}
+            try:
+                self.client.hset(keys.ENGINES, self.identity, orjson.dumps(report))
+            except redis.RedisError as exc:
+                log.debug("engine report not written: %s", exc)
+
+
+def merge_reports(raw: dict[Any, Any], now: int | None = None) -> list[dict[str, Any]]:
+    """Fresh reports of every worker, one entry per engine server (workers that see it)."""
+    now = now or now_ms()
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for value in raw.values():
+        try:
+            report = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            continue
+        if now - int(report.get("at", 0)) > FRESH_MS:
+            continue
+        for engine, seen in (report.get("engines") or {}).items():
+            key = (engine, seen.get("url", ""))
+            entry = merged.setdefault(key, {"engine": engine, **seen, "workers": 0})
+            entry["workers"] += 1
+            if seen.get("up"):  # any worker that reaches it counts it up
+                entry.update({k: v for k, v in seen.items() if k != "url"})
+    return sorted(merged.values(), key=lambda e: (e["engine"], e.get("url", "")))
+
+
+def stale_fields(raw: dict[Any, Any], now: int | None = None) -> list[Any]:
+    """Reports of workers gone for long (to delete; readers skip them anyway)."""
+    now = now or now_ms()
+    old = []
+    for field, value in raw.items():
+        try:
+            at = int(orjson.loads(value).get("at", 0))
+        except (orjson.JSONDecodeError, AttributeError):
+            at = 0
+        if now - at > 10 * FRESH_MS:
+            old.append(field)
+    return old
