@@ -239,3 +239,17 @@ def prompts_of(comfyui: ComfyUIProcess, job_id: str) -> list[str]:
         for prompt_id, entry in history.items()
         if job_id in json.dumps(entry["prompt"][2])
     ]
+
+
+def test_health_and_metrics_show_the_comfyui_the_workers_use(
+    generating: Server, comfyui_process: ComfyUIProcess
+) -> None:
+    with generating.client() as http:
+        engines = wait_until(lambda: http.get("/health").json().get("engines"), 30, "engines")
+        (comfyui,) = engines
+        assert comfyui["engine"] == "comfyui" and comfyui["url"] == comfyui_process.url
+        assert comfyui["up"] is True and comfyui["version"] == "0.3.64"
+        assert comfyui["queue"] == 0 and comfyui["workers"] == 1
+        metrics = http.get("/metrics").text
+    line = f'myspinbot_engine_up{{engine="comfyui",server="{comfyui_process.url}"}} 1.0'
+    assert line in metrics
