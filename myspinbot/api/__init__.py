@@ -6,12 +6,11 @@ import logging
 import os
 import re
 
-from redis.exceptions import RedisError
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, text
 
-from ..errors import MySpinBotError, ServiceUnavailable, json_error, render
+from ..errors import REDIS_OUTAGE, MySpinBotError, ServiceUnavailable, json_error, render
 from ..logs import request_id
 from . import health, jobs, ws
 from .auth import setup_auth
@@ -70,7 +69,7 @@ def as_api_error(request: Request, exc: Exception) -> MySpinBotError | HTTPRespo
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request))
         return json_error(exc.status_code, code, message, headers=headers)
-    if isinstance(exc, (RedisError, ConnectionError, TimeoutError)):
+    if isinstance(exc, REDIS_OUTAGE):
         log.warning("Redis unavailable during %s %s: %s", request.method, request.path, exc)
         return ServiceUnavailable(
             "the job store is unreachable; try again shortly",

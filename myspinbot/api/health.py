@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import orjson
@@ -10,8 +11,10 @@ from redis.exceptions import RedisError
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
+from ..errors import REDIS_OUTAGE
 from ..jobs.model import KINDS
 
+log = logging.getLogger("myspinbot.api")
 bp = Blueprint("health")
 
 # Load balancers probe with short timeouts: answer "degraded" before they give up on us.
@@ -21,14 +24,22 @@ HEALTH_TIMEOUT = 3.0
 async def health_report(app: Any) -> tuple[int, dict[str, Any]]:
     try:
         parts = await asyncio.wait_for(app.ctx.store.health(), HEALTH_TIMEOUT)
-    except (RedisError, OSError, TimeoutError):  # asyncio.TimeoutError is TimeoutError
-        return 503, {
-            "status": "degraded",
-            "redis": "unreachable",
-            "workers": dict.fromkeys(KINDS, 0),
-            "queues": dict.fromkeys(KINDS, None),
-        }
+    except (*REDIS_OUTAGE, OSError):  # asyncio.TimeoutError is TimeoutError
+        return 503, degraded("unreachable")
+    except RedisError:
+        # Redis answered, with an error: not an outage, a fault for the operator to see.
+        log.exception("the health check's Redis commands failed")
+        return 503, degraded("error")
     return 200, {"status": "ok", "redis": "ok", **parts}
+
+
+def degraded(redis: str) -> dict[str, Any]:
+    return {
+        "status": "degraded",
+        "redis": redis,
+        "workers": dict.fromkeys(KINDS, 0),
+        "queues": dict.fromkeys(KINDS, None),
+    }
 
 
 @bp.get("/health")
