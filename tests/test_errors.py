@@ -50,3 +50,14 @@ def test_a_reply_error_is_a_500_and_an_outage_is_a_503_with_retry_after(
         assert_api_error(response, 503, "redis_unavailable")
         assert int(response.headers["retry-after"]) > 0
         assert http.get("/health").json()["redis"] == "unreachable"
+
+
+def test_an_error_of_a_page_is_a_page_and_an_error_of_the_api_is_json(http) -> None:
+    page = http.get("/no/such/page")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Error 404" in page.text and "Back to the dashboard" in page.text
+    refused = http.put("/login")
+    assert refused.status_code == 405 and "GET" in refused.headers["allow"]
+    assert refused.headers["content-type"].startswith("text/html")
+    assert_api_error(http.get("/api/no/such/route"), 404, "not_found")

@@ -32,6 +32,7 @@ SANIC_CODES = {
     503: "unavailable",
 }
 JSON_PATHS = ("/api", "/ws", "/health", "/metrics", "/bench")
+KEPT_HEADERS = ("allow", "retry-after", "www-authenticate")  # on a page error too
 
 
 def setup_api(app: Sanic) -> None:
@@ -111,6 +112,8 @@ async def handle_error(request: Request, exc: Exception) -> HTTPResponse:
         if status >= 500
         else str(exc)
     )
-    if page is not None:
-        return page(request, status, message)
-    return text(message, status=status)
+    answer = page(request, status, message) if page is not None else text(message, status=status)
+    for name in KEPT_HEADERS:
+        if name in response.headers:
+            answer.headers[name] = response.headers[name]
+    return answer

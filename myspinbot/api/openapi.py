@@ -1,8 +1,9 @@
-"""The OpenAPI document of API.md, built from pydantic models of the contract, and its docs page.
+"""The OpenAPI document of API.md, built from pydantic models of the contract.
 
 The document is assembled here rather than inferred from the handlers: the training
 upload is a streamed multipart body and every route shares one error shape, which a
 generated spec cannot express; tests check that it lists exactly the routes we serve.
+The page that shows it is web/docs.py's.
 """
 
 from __future__ import annotations
@@ -16,11 +17,6 @@ from sanic.response import HTTPResponse, json
 
 from .. import __version__
 from ..config import MAX_PROMPT_CHARS
-
-DOCS_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
 
 
 class Artifact(BaseModel):
@@ -266,16 +262,7 @@ def openapi_document() -> dict[str, Any]:
 
 def setup_openapi(app: Sanic) -> None:
     app.add_route(openapi_json, "/docs/openapi.json", methods=["GET"], name="openapi_json")
-    app.add_route(docs_page, "/docs", methods=["GET"], name="docs_page")
 
 
 async def openapi_json(request: Request) -> HTTPResponse:
     return json(openapi_document())
-
-
-async def docs_page(request: Request) -> HTTPResponse:
-    from ..web.templating import render
-
-    response = render(request, "docs.html")
-    response.headers["Content-Security-Policy"] = DOCS_CSP
-    return response
