@@ -167,7 +167,7 @@ def _train_body(settings: Settings) -> dict[str, Any]:
                             "type": "array",
                             "minItems": 1,
                             "maxItems": settings.max_images,
-                            "items": {"type": "string", "format": "binary"},
+                            "items": {"type": "string", "format": "binary", "minLength": 1},
                             "description": (
                                 "PNG, JPEG or WebP images, judged by their content (not by "
                                 f"their name or part type), each at most "
@@ -178,6 +178,7 @@ def _train_body(settings: Settings) -> dict[str, Any]:
                         "voice": {
                             "type": "string",
                             "format": "binary",
+                            "minLength": 1,
                             "description": (
                                 "one WAV, MP3, FLAC or OGG file, judged by its content, at "
                                 f"most {settings.max_voice_bytes} bytes"
