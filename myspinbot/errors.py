@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sanic.response import HTTPResponse
+
+# Redis could not be reached or did not answer in time: an outage, worth a retry (503 with
+# Retry-After). BusyLoadingError, a restarted Redis still reading its data, is a
+# ConnectionError. A reply error (a wrong command, a script bug, WRONGTYPE) is not an outage:
+# retrying cannot help, so it is an unexpected error, a 500 with its traceback in the log.
+REDIS_OUTAGE = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
 
 
 class MySpinBotError(Exception):

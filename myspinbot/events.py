@@ -6,6 +6,10 @@ it without waiting. A client that cannot — its socket's buffer is full, or it 
 catching up — gets the frame in its own bounded outbox, drained by its own task with a
 send timeout, so a stalled client is dropped and never slows the others. After the
 subscriber reconnects, every client gets a fresh snapshot (pub/sub is at-most-once).
+
+A client's snapshot is read only while the subscription is live on the server, and every
+frame that arrives while it is read or sent queues behind it: the snapshot is always the
+first frame, and each event published after its read follows it.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from typing import Any, Protocol
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from .errors import REDIS_OUTAGE
 from .jobs import keys
 
 log = logging.getLogger("myspinbot.events")
@@ -30,6 +36,11 @@ MAX_PENDING = 20_000  # frames waiting for one client before it is dropped as to
 HEALTH_KEY = "\x00health"
 HEALTH_EVERY = 3.0  # seconds between health frames for clients that asked for them
 SNAPSHOT_RETRY = 0.5
+SUBSCRIBE_TIMEOUT = 5.0
+# The subscriber retries quickly (a refused connection costs nothing): until it is back, the
+# process's sockets miss events and wait for their resync.
+RECONNECT_FIRST = 0.05
+RECONNECT_MAX = 0.5
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -64,12 +75,16 @@ class Client:
 
     A progress frame replaces the job's pending progress frame (each carries the whole
     job); state changes (queued, done, error, cancelled) are always delivered, in order.
+    The fast path (`try_write`) is taken only by a client with nothing ahead of the frame:
+    no snapshot still to send, nothing pending, no frames held by its pump.
     """
 
     def __init__(self, writer: FrameWriter, wants_health: bool = False) -> None:
         self.writer = writer
         self.pending: dict[Any, bytes] = {}
-        self.sending = False  # its task holds frames not yet written: keep the order
+        # Its pump holds frames not yet written, or is reading the snapshot: frames queue
+        # behind them. A new client starts busy: its snapshot goes first.
+        self.busy = True
         self.needs_snapshot = True
         self.wants_health = wants_health
         self.wake = asyncio.Event()
@@ -78,7 +93,7 @@ class Client:
         self._serial = 0
 
     def offer(self, job_id: str, frame: bytes, replaceable: bool = True) -> None:
-        idle = not (self.pending or self.sending or self.needs_snapshot)
+        idle = not (self.pending or self.busy or self.needs_snapshot)
         if idle and self.writer.try_write(frame):
             return
         if len(self.pending) >= MAX_PENDING:
@@ -92,6 +107,7 @@ class Client:
         self.wake.set()
 
     def resync(self) -> None:
+        """Events may have been missed: a new snapshot replaces whatever is pending."""
         self.pending.clear()
         self.needs_snapshot = True
         self.wake.set()
@@ -101,6 +117,16 @@ class Client:
         self.pending.clear()
         self.wake.clear()
         return frames
+
+    def start_snapshot(self) -> None:
+        """Everything pending is older than the snapshot about to be read: drop it (but a
+        health frame is not job state, so it stays, to follow the snapshot)."""
+        health = self.pending.get(HEALTH_KEY)
+        self.pending.clear()
+        if health is not None:
+            self.pending[HEALTH_KEY] = health
+        self.needs_snapshot = False
+        self.wake.clear()
 
 
 class Hub:
@@ -116,6 +142,7 @@ class Hub:
         self.health = health
         self.on_count = on_count
         self.clients: set[Client] = set()
+        # Set while the subscription is live on the server (its confirmation was read).
         self.connected = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -172,32 +199,39 @@ class Hub:
         # The client given to the hub must not reconnect silently (redis-py's retries would
         # resubscribe behind our back): every lost connection has to surface here, because
         # events published meanwhile are gone and the clients must resync.
-        delay = 0.1
+        delay, away = RECONNECT_FIRST, False
         while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.redis.pubsub()
             try:
                 await pubsub.subscribe(keys.EVENTS_CHANNEL)
-                if not self.connected.is_set():
-                    # Events may have been missed while we were away: everyone resyncs.
-                    for client in self.clients:
-                        client.resync()
-                    self.connected.set()
-                    if delay > 0.1:
-                        log.info("event subscriber back; %d clients resync", len(self.clients))
-                delay = 0.1
+                await subscription_confirmed(pubsub)
+                # Only now can a snapshot read miss nothing that follows it; and events may
+                # have been missed while we were away: everyone resyncs.
+                for client in self.clients:
+                    client.resync()
+                self.connected.set()
+                if away:
+                    log.info("event subscriber back; %d clients resync", len(self.clients))
+                delay, away = RECONNECT_FIRST, False
                 while True:
                     message = await pubsub.get_message(timeout=5.0)
-                    if message is not None:
+                    if message is not None and message["type"] == "message":
                         self.broadcast(message["data"])
             except (RedisError, OSError) as exc:
                 if self.connected.is_set():
                     log.warning("event subscriber lost Redis (%s); reconnecting", exc)
                 self.connected.clear()
+                away = True
+            except Exception:
+                # Never let the one subscriber of this process die: nobody would get events.
+                log.exception("event subscriber failed; reconnecting")
+                self.connected.clear()
+                away = True
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, RECONNECT_MAX)
 
     async def pump(self, client: Client) -> None:
         """Send a client's frames until it fails or stalls; runs as the connection's own task."""
@@ -205,30 +239,53 @@ class Hub:
             await client.wake.wait()
             if client.overflowed:
                 raise ConnectionAbortedError("client fell too far behind")
-            if client.needs_snapshot:
-                if not self.connected.is_set():
-                    await self.connected.wait()
-                client.needs_snapshot = False
-                client.pending.clear()
-                client.wake.clear()
-                try:
-                    docs = await self.snapshot()
-                except (RedisError, OSError) as exc:
-                    # Redis flapped between the resubscribe and the read: try again shortly.
-                    log.info("snapshot failed (%s); retrying", exc)
-                    client.resync()
-                    await asyncio.sleep(SNAPSHOT_RETRY)
-                    continue
-                frames = [snapshot_frame(docs)]
-                if client.pending or client.needs_snapshot:
-                    client.wake.set()
-            else:
-                frames = client.take()
-            client.sending = True
+            client.busy = True
             try:
+                frames = await self._snapshot(client) if client.needs_snapshot else client.take()
                 # One timer per batch (wait_for would start a task per frame, per client).
                 async with asyncio.timeout(SEND_TIMEOUT):
                     for frame in frames:
                         await client.writer.send(frame)
             finally:
-                client.sending = False
+                client.busy = False
+
+    async def _snapshot(self, client: Client) -> list[bytes]:
+        """The client's snapshot frame, read after the live subscription and after any resync.
+
+        Events that arrive while it is read queue behind it (the client is busy), so an event
+        newer than the snapshot is never written before it, and none is lost after it.
+        """
+        while True:
+            await self.connected.wait()
+            client.start_snapshot()
+            try:
+                docs = await self.snapshot()
+            except REDIS_OUTAGE as exc:
+                # Redis flapped between the resubscribe and the read: try again shortly.
+                log.info("snapshot failed (%s); retrying", exc)
+                client.needs_snapshot = True
+                await asyncio.sleep(SNAPSHOT_RETRY)
+                continue
+            except RedisError:
+                log.exception("snapshot failed; retrying")
+                client.needs_snapshot = True
+                await asyncio.sleep(SNAPSHOT_RETRY)
+                continue
+            if client.needs_snapshot:
+                continue  # the subscriber reconnected during the read, which may predate it
+            if client.pending:
+                client.wake.set()  # what arrived during the read follows the snapshot
+            return [snapshot_frame(docs)]
+
+
+async def subscription_confirmed(pubsub: PubSub) -> None:
+    """Wait for SUBSCRIBE's reply: until Redis has processed it, events are not ours.
+
+    Sending the command is not enough: a snapshot read on another connection could be
+    served before it, and an event published in between would reach nobody.
+    """
+    async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+        while True:
+            message = await pubsub.get_message(timeout=SUBSCRIBE_TIMEOUT)
+            if message is not None and message["type"] == "subscribe":
+                return

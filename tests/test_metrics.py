@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from ops_helpers import API_MD, dashboard_metric_names, exposition_metric_names
+from ops_helpers import dashboard_metric_names, exposition_metric_names
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 from support import ROOT, Events, Server, descendants, running_server, wait_until
@@ -263,22 +263,25 @@ def test_dashboard_queries_only_metric_names_that_metrics_exports(
     assert not missing, f"the Grafana dashboard queries metrics /metrics does not export: {missing}"
 
 
-def api_md_metrics() -> dict[str, tuple[str, set[str]]]:
-    """API.md's metric bullets: name -> (type, label names)."""
-    section = API_MD.read_text(encoding="utf-8").split("## Metrics", 1)[1]
+def readme_metrics() -> dict[str, tuple[str, set[str]]]:
+    """The README's metrics table: name -> (type, label names)."""
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Metrics", 1)[1]
+    section = section.split("\n## ", 1)[0]
     found = {}
-    for name, labels, kind in re.findall(r"^- `(\w+)(?:\{([\w,]*)\})?` (\w+)", section, re.M):
+    for name, labels, kind in re.findall(
+        r"^\| `(\w+)(?:\{([\w,]*)\})?` \| (\w+) \|", section, re.M
+    ):
         found[name] = (kind, set(filter(None, labels.split(","))))
-    assert len(found) >= 7, found
+    assert len(found) >= 8, found
     return found
 
 
-def test_every_metric_api_md_lists_is_exported_with_its_labels_for_both_queues(
+def test_every_metric_the_readme_lists_is_exported_with_its_labels_for_both_queues(
     http: httpx.Client,
 ) -> None:
     body = http.get("/metrics").text
     families = {family.name: family for family in text_string_to_metric_families(body)}
-    for name, (kind, labels) in api_md_metrics().items():
+    for name, (kind, labels) in readme_metrics().items():
         family_name = name.removesuffix("_total") if kind == "counter" else name
         assert family_name in families, f"{name} is not exported"
         family = families[family_name]

@@ -6,12 +6,11 @@ import logging
 import os
 import re
 
-from redis.exceptions import RedisError
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, text
 
-from ..errors import MySpinBotError, ServiceUnavailable, json_error, render
+from ..errors import REDIS_OUTAGE, MySpinBotError, ServiceUnavailable, json_error, render
 from ..logs import request_id
 from . import health, jobs, ws
 from .auth import setup_auth
@@ -33,6 +32,7 @@ SANIC_CODES = {
     503: "unavailable",
 }
 JSON_PATHS = ("/api", "/ws", "/health", "/metrics", "/bench")
+KEPT_HEADERS = ("allow", "retry-after", "www-authenticate")  # on a page error too
 
 
 def setup_api(app: Sanic) -> None:
@@ -70,7 +70,7 @@ def as_api_error(request: Request, exc: Exception) -> MySpinBotError | HTTPRespo
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request))
         return json_error(exc.status_code, code, message, headers=headers)
-    if isinstance(exc, (RedisError, ConnectionError, TimeoutError)):
+    if isinstance(exc, REDIS_OUTAGE):
         log.warning("Redis unavailable during %s %s: %s", request.method, request.path, exc)
         return ServiceUnavailable(
             "the job store is unreachable; try again shortly",
@@ -112,6 +112,8 @@ async def handle_error(request: Request, exc: Exception) -> HTTPResponse:
         if status >= 500
         else str(exc)
     )
-    if page is not None:
-        return page(request, status, message)
-    return text(message, status=status)
+    answer = page(request, status, message) if page is not None else text(message, status=status)
+    for name in KEPT_HEADERS:
+        if name in response.headers:
+            answer.headers[name] = response.headers[name]
+    return answer

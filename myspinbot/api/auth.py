@@ -2,6 +2,7 @@
 
 Sessions are signed with a key derived from MYSPINBOT_API_TOKEN, so changing the token
 signs everyone out. Failed attempts are counted per client in Redis and rate-limited.
+The sign-in form that hands out sessions is a page, in web/signin.py.
 """
 
 from __future__ import annotations
@@ -66,11 +67,9 @@ class TokenAuth:
 
 
 def setup_auth(app: Sanic) -> None:
+    """The token check on every request; the sign-in pages are web/signin.py's."""
     app.ctx.auth = TokenAuth(app.ctx.settings.api_token)
     app.on_request(authenticate, priority=80)
-    app.add_route(login_page, "/login", methods=["GET"], name="login_page")
-    app.add_route(login, "/login", methods=["POST"], name="login")
-    app.add_route(logout, "/logout", methods=["POST"], name="logout")
 
 
 def client_key(request: Request) -> str:
@@ -126,66 +125,4 @@ async def authenticate(request: Request) -> HTTPResponse | None:
     error = Unauthorized("sign in, or send Authorization: Bearer <token>")
     response = render(error)
     response.headers["WWW-Authenticate"] = 'Bearer realm="myspinbot"'
-    return response
-
-
-def _login_form(request: Request, status: int = 200, error: str = "") -> HTTPResponse:
-    from ..web.templating import render as render_page
-
-    csrf = secrets.token_urlsafe(24)
-    response = render_page(request, "login.html", status=status, error=error, csrf_token=csrf)
-    response.add_cookie(
-        LOGIN_COOKIE,
-        csrf,
-        httponly=True,
-        samesite="Strict",
-        path="/login",
-        secure=request.scheme == "https",
-        max_age=3600,
-    )
-    return response
-
-
-async def login_page(request: Request) -> HTTPResponse:
-    if not request.app.ctx.auth.enabled or request.ctx.csrf_token:
-        return redirect("/")
-    return _login_form(request)
-
-
-async def login(request: Request) -> HTTPResponse:
-    auth: TokenAuth = request.app.ctx.auth
-    if not auth.enabled:
-        return redirect("/")
-    expected = request.cookies.get(LOGIN_COOKIE, "")
-    given = request.form.get("csrf", "") if request.form else ""
-    if not expected or not hmac.compare_digest(given, expected):
-        return _login_form(request, 403, "Your sign-in form expired. Please try again.")
-    if await too_many_failures(request):
-        return _login_form(request, 429, "Too many failed attempts. Wait a few minutes.")
-    token = request.form.get("token", "") if request.form else ""
-    if not auth.token_matches(token):
-        await record_failure(request)
-        return _login_form(request, 401, "That token is not right.")
-    response = redirect("/", status=303)
-    response.add_cookie(
-        SESSION_COOKIE,
-        auth.new_session(),
-        httponly=True,
-        samesite="Strict",
-        secure=request.scheme == "https",
-        path="/",
-        max_age=SESSION_SECONDS,
-    )
-    response.delete_cookie(LOGIN_COOKIE, path="/login")
-    return response
-
-
-async def logout(request: Request) -> HTTPResponse:
-    given = (request.form.get("csrf", "") if request.form else "") or request.headers.get(
-        "x-csrf-token", ""
-    )
-    if request.ctx.csrf_token and not hmac.compare_digest(given, request.ctx.csrf_token):
-        return render(Forbidden("missing or wrong CSRF token", code="csrf_failed"))
-    response = redirect("/login" if request.app.ctx.auth.enabled else "/", status=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
     return response

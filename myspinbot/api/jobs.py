@@ -22,6 +22,12 @@ from .uploads import TrainingUploadReader
 bp = Blueprint("jobs", url_prefix="/api")
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+# The shapes the OpenAPI document declares, in a syntax both Python and JSON Schema read.
+JOB_ID_PATTERN = "^[0-9A-HJKMNP-TV-Z]{26}$"  # a ULID, as jobs.model.is_job_id checks
+LORA_PATTERN = "^(|[0-9A-HJKMNP-TV-Z]{26})$"  # empty: no LoRA
+# A character str.strip() keeps: a prompt without one is blank.
+PROMPT_PATTERN = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+VISIBLE = re.compile(PROMPT_PATTERN)
 INLINE_TYPES = ("image/", "video/")
 
 
@@ -69,7 +75,7 @@ def parse_generate(body: bytes) -> GenerateRequest:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else None
         raise InvalidField(f"{name}: {first['msg']}", field=name) from None
-    if not parsed.prompt.strip():
+    if not VISIBLE.search(parsed.prompt):
         raise InvalidField("prompt: must not be blank", field="prompt")
     return parsed
 

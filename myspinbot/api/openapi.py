@@ -1,13 +1,14 @@
-"""The OpenAPI document of API.md, built from pydantic models of the contract, and its docs page.
+"""The OpenAPI document of the HTTP API, built from pydantic models of the contract.
 
 The document is assembled here rather than inferred from the handlers: the training
 upload is a streamed multipart body and every route shares one error shape, which a
-generated spec cannot express; tests check that it lists exactly the routes we serve.
+generated spec cannot express. It says what the server really answers, refusals of
+schema-valid requests included (files judged by their content, ids that name no job);
+tests check it against the running server. The page that shows it is web/docs.py's.
 """
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -15,12 +16,10 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json
 
 from .. import __version__
-from ..config import MAX_PROMPT_CHARS
-
-DOCS_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
+from ..config import MAX_PROMPT_CHARS, Settings
+from ..jobs.runner import CONTENT_TYPES
+from .jobs import JOB_ID_PATTERN, LORA_PATTERN, PROMPT_PATTERN
+from .uploads import AUDIO_TYPES, IMAGE_TYPES, MAX_NAME_CHARS
 
 
 class Artifact(BaseModel):
@@ -67,14 +66,28 @@ class Error(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
-    redis: str
+    redis: Literal["ok", "unreachable", "error"] = Field(
+        description="error: Redis answered the health check's commands with an error"
+    )
     workers: dict[str, int]
     queues: dict[str, int | None]
 
 
 class GenerateBody(BaseModel):
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
-    lora: str | None = Field(None, description="id of a completed train job")
+    prompt: str = Field(
+        min_length=1,
+        max_length=MAX_PROMPT_CHARS,
+        pattern=PROMPT_PATTERN,
+        description="what to show; not only white space",
+    )
+    lora: str | None = Field(
+        None,
+        pattern=LORA_PATTERN,
+        description=(
+            "the id of a completed train job, whose LoRA the clip uses; empty or null: the "
+            "base model. An id that names no completed train job is refused with 422."
+        ),
+    )
 
 
 MODELS = (Artifact, JobError, Job, JobList, ErrorDetail, Error, Health, GenerateBody)
@@ -85,7 +98,8 @@ def _json(model: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": REF.format(model=model)}}}
 
 
-def _errors(*statuses: int) -> dict[str, Any]:
+def _errors(*statuses: int, **why: str) -> dict[str, Any]:
+    """Error responses by status; `why` (keys like s415) says when this operation gives one."""
     reasons = {
         400: "malformed request",
         401: "missing or wrong token",
@@ -99,11 +113,20 @@ def _errors(*statuses: int) -> dict[str, Any]:
         503: "queue full or Redis unreachable (Retry-After)",
         507: "not enough disk space",
     }
-    return {str(s): {"description": reasons[s], "content": _json("Error")} for s in statuses}
+    return {
+        str(s): {"description": why.get(f"s{s}", reasons[s]), "content": _json("Error")}
+        for s in statuses
+    }
 
 
 AUTH = (401, 429, 503)
-ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+ID = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "description": "a job's id (a ULID); any other value is a 404",
+    "schema": {"type": "string", "pattern": JOB_ID_PATTERN},
+}
 JOB = {"description": "the job", "content": _json("Job")}
 ACCEPTED = {
     "description": "queued (or, for a repeated Idempotency-Key, the first job)",
@@ -118,7 +141,89 @@ IDEMPOTENCY = {
 }
 
 
-def _paths() -> dict[str, Any]:
+def _artifact_content() -> dict[str, Any]:
+    """Each type an artifact is served as: JSON ones are objects, the others raw bytes."""
+    content: dict[str, Any] = {}
+    for media_type in sorted({*CONTENT_TYPES.values(), "application/octet-stream"}):
+        if media_type == "application/json":
+            content[media_type] = {"schema": {"type": "object"}}
+        else:
+            content[media_type] = {"schema": {"type": "string", "format": "binary"}}
+    return content
+
+
+def _train_body(settings: Settings) -> dict[str, Any]:
+    image_types = ", ".join(media_type for media_type, _ in IMAGE_TYPES.values())
+    audio_types = ", ".join(media_type for media_type, _ in AUDIO_TYPES.values())
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["images", "voice"],
+                    "properties": {
+                        "images": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": settings.max_images,
+                            "items": {"type": "string", "format": "binary", "minLength": 1},
+                            "description": (
+                                "PNG, JPEG or WebP images, judged by their content (not by "
+                                f"their name or part type), each at most "
+                                f"{settings.max_image_bytes} bytes and "
+                                f"{settings.max_image_pixels} pixels"
+                            ),
+                        },
+                        "voice": {
+                            "type": "string",
+                            "format": "binary",
+                            "minLength": 1,
+                            "description": (
+                                "one WAV, MP3, FLAC or OGG file, judged by its content, at "
+                                f"most {settings.max_voice_bytes} bytes"
+                            ),
+                        },
+                        "name": {
+                            "type": "string",
+                            "description": (
+                                "a name to show; control characters are dropped and it is "
+                                f"cut to its first {MAX_NAME_CHARS} characters"
+                            ),
+                        },
+                    },
+                },
+                "encoding": {
+                    "images": {"contentType": image_types},
+                    "voice": {"contentType": audio_types},
+                },
+            }
+        },
+    }
+
+
+TRAIN_REFUSALS = {
+    "s413": "too large: the whole upload, a file, or an image's pixel count",
+    "s415": (
+        "not multipart/form-data, or a file whose content is not an accepted type (an "
+        "image that is not PNG, JPEG or WebP, a voice that is not WAV, MP3, FLAC or OGG), "
+        "whatever its name or declared type"
+    ),
+    "s422": (
+        "a missing or extra file field, too many images, an empty image, or more than one "
+        "voice file"
+    ),
+}
+GENERATE_REFUSALS = {
+    "s415": "the body is not sent as application/json",
+    "s422": (
+        "an invalid field: the prompt's length or blankness, or a lora that names no "
+        "completed train job (unknown, not a train job, or not completed yet)"
+    ),
+}
+
+
+def _paths(settings: Settings) -> dict[str, Any]:
     return {
         "/health": {
             "get": {
@@ -126,7 +231,11 @@ def _paths() -> dict[str, Any]:
                 "security": [],
                 "responses": {
                     "200": {"description": "healthy", "content": _json("Health")},
-                    "503": {"description": "Redis unreachable", "content": _json("Health")},
+                    "503": {
+                        "description": "Redis unreachable, or failing (Retry-After)",
+                        "headers": {"Retry-After": {"schema": {"type": "string"}}},
+                        "content": _json("Health"),
+                    },
                 },
             }
         },
@@ -147,70 +256,64 @@ def _paths() -> dict[str, Any]:
                 "summary": "Queue a video generation",
                 "parameters": [IDEMPOTENCY],
                 "requestBody": {"required": True, "content": _json("GenerateBody")},
-                "responses": {"202": ACCEPTED, **_errors(400, 403, 415, 422, *AUTH)},
+                "responses": {
+                    "202": ACCEPTED,
+                    **_errors(400, 403, 415, 422, *AUTH, **GENERATE_REFUSALS),
+                },
             }
         },
         "/api/train": {
             "post": {
-                "summary": "Queue a training run from 1-50 images and one voice file",
+                "summary": "Queue a training run from images and one voice file",
                 "parameters": [IDEMPOTENCY],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["images", "voice"],
-                                "properties": {
-                                    "images": {
-                                        "type": "array",
-                                        "minItems": 1,
-                                        "maxItems": 50,
-                                        "items": {"type": "string", "format": "binary"},
-                                        "description": "PNG, JPEG or WebP, judged by content",
-                                    },
-                                    "voice": {
-                                        "type": "string",
-                                        "format": "binary",
-                                        "description": "WAV, MP3, FLAC or OGG",
-                                    },
-                                    "name": {"type": "string", "maxLength": 100},
-                                },
-                            }
-                        }
-                    },
+                "requestBody": _train_body(settings),
+                "responses": {
+                    "202": ACCEPTED,
+                    **_errors(400, 403, 413, 415, 422, 507, *AUTH, **TRAIN_REFUSALS),
                 },
-                "responses": {"202": ACCEPTED, **_errors(400, 403, 413, 415, 422, 507, *AUTH)},
             }
         },
         "/api/status/{job_id}": {
             "get": {
                 "summary": "One job",
                 "parameters": [ID],
-                "responses": {"200": JOB, **_errors(404, *AUTH)},
+                "responses": {"200": JOB, **_errors(404, 422, *AUTH, s422=UNKNOWN_QUERY)},
             }
         },
         "/api/jobs": {
             "get": {
                 "summary": "Jobs, newest first",
                 "parameters": [
-                    {"name": "kind", "in": "query", "schema": {"enum": ["train", "generate"]}},
+                    {
+                        "name": "kind",
+                        "in": "query",
+                        "description": "only jobs of this kind; empty: every kind",
+                        "schema": {"enum": ["train", "generate", ""]},
+                    },
                     {
                         "name": "state",
                         "in": "query",
+                        "description": "only jobs in this state; empty: every state",
                         "schema": {
-                            "enum": ["queued", "active", "completed", "failed", "cancelled"]
+                            "enum": ["queued", "active", "completed", "failed", "cancelled", ""]
                         },
                     },
                     {
                         "name": "limit",
                         "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+                        "description": "how many jobs at most; empty: the default",
+                        "schema": {
+                            "anyOf": [
+                                {"type": "integer", "minimum": 1, "maximum": 200},
+                                {"const": ""},
+                            ],
+                            "default": 50,
+                        },
                     },
                 ],
                 "responses": {
                     "200": {"description": "jobs", "content": _json("JobList")},
-                    **_errors(422, *AUTH),
+                    **_errors(422, *AUTH, s422=f"a bad kind, state or limit; {UNKNOWN_QUERY}"),
                 },
             }
         },
@@ -218,7 +321,10 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "summary": "Cancel a queued (at once) or active (at its next step) job",
                 "parameters": [ID],
-                "responses": {"200": JOB, **_errors(403, 404, 409, *AUTH)},
+                "responses": {
+                    "200": JOB,
+                    **_errors(403, 404, 409, 422, *AUTH, s422=UNKNOWN_QUERY),
+                },
             }
         },
         "/api/jobs/{job_id}/artifacts/{name}": {
@@ -226,22 +332,47 @@ def _paths() -> dict[str, Any]:
                 "summary": "Download an artifact, served with its real content type",
                 "parameters": [
                     ID,
-                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "name",
+                        "in": "path",
+                        "required": True,
+                        "description": "one of the names the job's artifacts list",
+                        "schema": {"type": "string"},
+                    },
                 ],
                 "responses": {
                     "200": {
-                        "description": "the file",
-                        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                        "description": (
+                            "the file: JSON artifacts (result.json, manifest.json) as "
+                            "application/json, the others as their own type"
+                        ),
+                        "headers": {
+                            "Content-Disposition": {
+                                "description": "inline for images and video, else attachment",
+                                "schema": {"type": "string"},
+                            }
+                        },
+                        "content": _artifact_content(),
                     },
-                    **_errors(404, *AUTH),
+                    **_errors(
+                        404,
+                        422,
+                        *AUTH,
+                        s404="no such job, no such artifact, or its file is gone",
+                        s422=UNKNOWN_QUERY,
+                    ),
                 },
             }
         },
     }
 
 
-@cache
-def openapi_document() -> dict[str, Any]:
+UNKNOWN_QUERY = "a query parameter this route does not take"
+
+
+def openapi_document(settings: Settings | None = None) -> dict[str, Any]:
+    """The document for a server with these settings (the defaults when None)."""
+    settings = settings or Settings()
     schemas = {m.__name__: m.model_json_schema(ref_template=REF) for m in MODELS}
     return {
         "openapi": "3.1.0",
@@ -260,22 +391,14 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],
-        "paths": _paths(),
+        "paths": _paths(settings),
     }
 
 
 def setup_openapi(app: Sanic) -> None:
+    app.ctx.openapi = openapi_document(app.ctx.settings)
     app.add_route(openapi_json, "/docs/openapi.json", methods=["GET"], name="openapi_json")
-    app.add_route(docs_page, "/docs", methods=["GET"], name="docs_page")
 
 
 async def openapi_json(request: Request) -> HTTPResponse:
-    return json(openapi_document())
-
-
-async def docs_page(request: Request) -> HTTPResponse:
-    from ..web.templating import render
-
-    response = render(request, "docs.html")
-    response.headers["Content-Security-Policy"] = DOCS_CSP
-    return response
+    return json(request.app.ctx.openapi)

@@ -26,6 +26,12 @@ IMAGE_TYPES = {
     "JPEG": ("image/jpeg", ".jpg"),
     "WEBP": ("image/webp", ".webp"),
 }
+AUDIO_TYPES = {
+    "WAV": ("audio/wav", ".wav"),
+    "MP3": ("audio/mpeg", ".mp3"),
+    "FLAC": ("audio/flac", ".flac"),
+    "OGG": ("audio/ogg", ".ogg"),
+}
 MAX_NAME_CHARS = 100
 MAX_FILENAME_CHARS = 200
 
@@ -40,13 +46,13 @@ class TrainingUpload:
 def sniff_audio(head: bytes) -> tuple[str, str] | None:
     """(content type, extension) of a WAV, MP3, FLAC or OGG file, judged by its first bytes."""
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "audio/wav", ".wav"
+        return AUDIO_TYPES["WAV"]
     if head[:4] == b"fLaC":
-        return "audio/flac", ".flac"
+        return AUDIO_TYPES["FLAC"]
     if head[:4] == b"OggS":
-        return "audio/ogg", ".ogg"
+        return AUDIO_TYPES["OGG"]
     if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
-        return "audio/mpeg", ".mp3"
+        return AUDIO_TYPES["MP3"]
     return None
 
 

@@ -9,7 +9,7 @@ from sanic.response import HTTPResponse, empty, file
 
 from myspinbot.web.templating import DIST_DIR, render
 
-__all__ = ["DIST_DIR", "Limits", "dashboard", "favicon"]
+__all__ = ["DIST_DIR", "Limits", "dashboard", "error_page", "favicon"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +50,8 @@ async def favicon(request: Request) -> HTTPResponse:
         max_age=86400,
         request_headers=request.headers,
     )
+
+
+def error_page(request: Request, status: int, message: str) -> HTTPResponse:
+    """The answer to an error outside the JSON routes (api/'s error handler calls it)."""
+    return render(request, "error.html", status=status, message=message)

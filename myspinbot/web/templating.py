@@ -43,10 +43,10 @@ def create_environment() -> Environment:
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTTPResponse:
-    """Render `template` with the request's CSRF token, as a page that may not be cached."""
+    """Render `template` with the request's CSRF token and `status`, as a page never cached."""
     env: Environment = request.app.ctx.templates
     context.setdefault("csrf_token", getattr(request.ctx, "csrf_token", ""))
-    body = env.get_template(template).render(**context)
+    body = env.get_template(template).render(status=status, **context)
     return html(
         body,
         status=status,
