@@ -139,12 +139,16 @@ def exposition_metric_names(text: str) -> set[str]:
 
     Each sample name goes through the same suffix stripping as
     `dashboard_metric_names()`, so `dashboard_metric_names() <= exposition_metric_names(body)`
-    holds when every name the dashboard queries is exported.
+    holds when every name the dashboard queries is exported. A family declared by a
+    `# TYPE` line counts too: it is exported even while it has no series (the engines'
+    gauge of a deployment without engines).
     """
     names = set()
     for line in text.splitlines():
         line = line.strip()
-        if line and not line.startswith("#"):
+        if line.startswith("# TYPE "):
+            names.add(base_metric_name(line.split()[2]))
+        elif line and not line.startswith("#"):
             names.add(base_metric_name(re.split(r"[{\s]", line, maxsplit=1)[0]))
     return names
 
