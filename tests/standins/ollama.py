@@ -1,0 +1,388 @@
+"""An Ollama stand-in: `python -m tests.standins.ollama --port 0 --ready-file PATH [options]`.
+
+Built from Ollama @ fb307609 (ollama/ollama, 2026-08-21: `server/routes.go`, `api/types.go`,
+`docs/api.md`, `docs/api/errors.mdx`) and checked against the official Python client
+(ollama/ollama-python @ 25b93290). Binds 127.0.0.1, writes its port to the ready file once
+listening, exits 0 on SIGTERM/SIGINT. Options:
+
+--port N              port to bind (0: any free one)
+--ready-file PATH     written, atomically, with the port once the server accepts connections
+--models m1,m2        installed models (default llama3.2); a name without a tag means `:latest`
+--delay S             seconds before each streamed piece (default 0)
+--reply TEXT          what the model answers (default: a one-sentence shot description); with
+                      `format`, TEXT is used when it already satisfies the format, else JSON
+                      built from the schema (TEXT fills its strings)
+--version V           what /api/version reports (default 0.0.0, what an untagged build says)
+--http-fault PATH=STATUS[:COUNT]   the next COUNT requests to PATH answer STATUS
+
+Routes: `GET`/`HEAD /` ("Ollama is running"), `/api/version`, `/api/tags`, `GET /api/ps`,
+`POST /api/chat` and `/api/generate`: `stream` defaults to true (NDJSON pieces, then a final
+`done: true` line with `done_reason` and the metrics in nanoseconds; `/api/generate`'s final
+line adds `context`); `stream: false` is one object; an empty `messages`/`prompt` is the "load"
+answer. Errors are `{"error": "..."}`: 400 `missing request body` or the JSON decoder's message,
+400 `model is required` (chat), 404 `model 'x' not found` (the HEAD source's wording; older
+servers said `model "x" not found, try pulling it first`), 500 for an invalid `format`.
+Unknown paths are gin's `404 page not found`.
+
+Faults, armed with `POST /_standin/fault/<kind>` (JSON body) while it runs:
+- `http` {"path", "status", "count": 1, "message"}: the next matching requests get `status`
+  with `{"error": message}` (503 defaults to Ollama's queue-full message).
+- `stream_error` {"after": 1, "message", "count": 1}: after `after` pieces a `{"error": ...}`
+  line ends the stream with HTTP 200 (docs/api/errors.mdx); with `after` 0, or without
+  streaming, it is a 500 before anything is written, as `streamResponse` does.
+- `stall` {"after": 1, "count": 1}: after `after` pieces nothing more is sent, the connection
+  stays open, until `POST /_standin/fault/release` or shutdown.
+- `clear`: all off. `GET /_standin/state`: what is armed, which models are loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import hashlib
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from .ollama_requests import (
+    CHAT_FIELDS,
+    GENERATE_FIELDS,
+    RequestError,
+    chunks,
+    decode,
+    format_kind,
+    reply_text,
+)
+
+DEFAULT_REPLY = "A slow tracking shot follows a red fox across a snowy field at dawn."
+QUEUE_FULL = "server busy, please try again.  maximum pending requests exceeded"
+
+
+def canonical(name: str) -> str:
+    name = name.strip().lower()
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+def go_time(moment: datetime.datetime) -> str:
+    """RFC 3339 with nanosecond precision and trailing zeros trimmed, as Go marshals time."""
+    text = moment.isoformat(timespec="microseconds")
+    head, dot, rest = text.partition(".")
+    fraction, zone = rest[:6], rest[6:]
+    fraction = fraction.rstrip("0")
+    zone = "Z" if zone == "+00:00" else zone
+    return f"{head}{dot if fraction else ''}{fraction}{zone}"
+
+
+def model_entry(name: str) -> dict:
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    family = name.split(":")[0].split("/")[-1].rstrip("0123456789.") or "llama"
+    details = {
+        "parent_model": "",
+        "format": "gguf",
+        "family": family,
+        "families": [family],
+        "parameter_size": "3.2B",
+        "quantization_level": "Q4_K_M",
+    }
+    return {"name": name, "model": name, "size": 2019393189, "digest": digest, "details": details}
+
+
+class Ollama:
+    def __init__(self, models: list[str], delay: float, reply: str, version: str) -> None:
+        self.models = {canonical(m): model_entry(canonical(m)) for m in models}
+        self.modified = go_time(datetime.datetime.now().astimezone())
+        self.delay, self.reply, self.version = delay, reply, version
+        self.loaded: dict[str, datetime.datetime] = {}
+        self.http_faults: list[dict] = []
+        self.stream_faults: list[dict] = []
+        self.release = asyncio.Event()
+
+    def take(self, faults: list[dict], match=lambda f: True) -> dict | None:
+        for fault in faults:
+            if match(fault):
+                fault["count"] -= 1
+                if fault["count"] <= 0:
+                    faults.remove(fault)
+                return fault
+        return None
+
+
+def _json(data, status: int = 200) -> web.Response:
+    """gin's c.JSON: compact JSON, `application/json; charset=utf-8`."""
+    return web.json_response(
+        data, status=status, dumps=lambda d: json.dumps(d, separators=(",", ":"))
+    )
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json({"error": message}, status)
+
+
+@web.middleware
+async def gin_like(request: web.Request, handler):
+    ollama: Ollama = request.app["ollama"]
+    if not request.path.startswith("/_standin/"):
+        fault = ollama.take(ollama.http_faults, lambda f: f["path"] == request.path)
+        if fault is not None:
+            default = QUEUE_FULL if fault["status"] == 503 else "the stand-in was told to fail"
+            return _error(fault["status"], fault.get("message") or default)
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return web.Response(status=404, text="404 page not found")
+    except web.HTTPMethodNotAllowed:
+        return web.Response(status=405, text="405 method not allowed")
+
+
+async def root(request: web.Request) -> web.Response:
+    return web.Response(text="Ollama is running", content_type="text/plain", charset="utf-8")
+
+
+async def version(request: web.Request) -> web.Response:
+    return _json({"version": request.app["ollama"].version})
+
+
+async def tags(request: web.Request) -> web.Response:
+    ollama: Ollama = request.app["ollama"]
+    models = [{**m, "modified_at": ollama.modified} for m in ollama.models.values()]
+    return _json({"models": models})
+
+
+async def ps(request: web.Request) -> web.Response:
+    ollama: Ollama = request.app["ollama"]
+    now = datetime.datetime.now().astimezone()
+    running = []
+    for name, expires in sorted(ollama.loaded.items(), key=lambda kv: kv[1], reverse=True):
+        if expires > now:
+            entry = {**ollama.models[name], "expires_at": go_time(expires)}
+            running.append({**entry, "size_vram": entry["size"], "context_length": 4096})
+    return _json({"models": running})
+
+
+def _resolve(ollama: Ollama, request: dict, chat: bool) -> str:
+    raw = request.get("model") or ""
+    if not raw.strip():
+        raise (
+            RequestError(400, "model is required")
+            if chat
+            else RequestError(404, "model '' not found")
+        )
+    if not all(c.isalnum() or c in "._-:/" for c in raw.strip()):
+        raise RequestError(400, "invalid model name")
+    name = canonical(raw)
+    if name not in ollama.models:
+        raise RequestError(404, f"model '{raw}' not found")
+    top = request.get("top_logprobs") or 0
+    if top < 0 or top > 20:
+        raise RequestError(400, "top_logprobs must be between 0 and 20")
+    return name
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    return await _complete(request, chat=True)
+
+
+async def generate(request: web.Request) -> web.StreamResponse:
+    return await _complete(request, chat=False)
+
+
+async def _complete(request: web.Request, chat: bool) -> web.StreamResponse:
+    ollama: Ollama = request.app["ollama"]
+    started = time.monotonic_ns()
+    try:
+        body = decode(
+            await request.read(),
+            "ChatRequest" if chat else "GenerateRequest",
+            CHAT_FIELDS if chat else GENERATE_FIELDS,
+        )
+        name = _resolve(ollama, body, chat)
+    except RequestError as error:
+        return _error(error.status, str(error))
+    keep_alive = body.get("keep_alive")
+    empty = not body.get("messages") if chat else not body.get("prompt")
+    if empty:
+        reason = "unload" if keep_alive in (0, "0", "0s") else "load"
+        _touch(ollama, name, keep_alive if reason == "load" else 0)
+        return _json(_piece(body, chat, "", done=True) | {"done_reason": reason})
+    try:
+        kind, schema = format_kind(body)
+    except RequestError as error:
+        return _error(error.status, str(error))
+    _touch(ollama, name, keep_alive)
+    prompt_text = json.dumps(body.get("messages")) if chat else body.get("prompt", "")
+    pieces = chunks(reply_text(ollama.reply, kind, schema))
+    fault = ollama.take(ollama.stream_faults)
+    stream = body.get("stream", True) is not False
+    if not stream:
+        return await _single(ollama, body, chat, pieces, fault, started, prompt_text)
+    response = None
+    trigger = min(int(fault.get("after", 1)), len(pieces)) if fault else -1
+    for index in range(len(pieces) + 1):
+        if index == trigger and await _fault_action(ollama, fault, response):
+            return response if response is not None else _error(500, fault["message"])
+        if index < len(pieces):
+            await asyncio.sleep(ollama.delay)
+            line = _piece(body, chat, pieces[index])
+        else:
+            metrics = _metrics(started, prompt_text, len(pieces), chat)
+            line = _piece(body, chat, "", done=True) | metrics
+        if response is None:
+            response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+            await response.prepare(request)
+        await response.write(_line(line))
+    await response.write_eof()
+    return response
+
+
+async def _fault_action(ollama: Ollama, fault: dict, response) -> bool:
+    """Apply a stream fault; True when the answer ends here."""
+    if fault["kind"] == "stall":
+        await ollama.release.wait()
+        return False
+    if response is not None:
+        await response.write(_line({"error": fault["message"]}))
+        await response.write_eof()
+    return True
+
+
+async def _single(ollama, body, chat, pieces, fault, started, prompt_text) -> web.Response:
+    if fault is not None:
+        if fault["kind"] == "stall":
+            await ollama.release.wait()
+        else:
+            return _error(500, fault["message"])
+    await asyncio.sleep(ollama.delay * len(pieces))
+    final = _piece(body, chat, "".join(pieces), done=True)
+    return _json(final | _metrics(started, prompt_text, len(pieces), chat))
+
+
+def _touch(ollama: Ollama, name: str, keep_alive) -> None:
+    if keep_alive in (0, "0", "0s"):
+        ollama.loaded.pop(name, None)
+        return
+    ollama.loaded[name] = datetime.datetime.now().astimezone() + datetime.timedelta(minutes=5)
+
+
+def _piece(body: dict, chat: bool, text: str, done: bool = False) -> dict:
+    out = {
+        "model": body.get("model", ""),
+        "created_at": go_time(datetime.datetime.now(datetime.UTC)),
+    }
+    if chat:
+        out["message"] = {"role": "assistant", "content": text}
+    else:
+        out["response"] = text
+    out["done"] = done
+    return out
+
+
+def _metrics(started: int, prompt_text: str, count: int, chat: bool) -> dict:
+    total = max(1, time.monotonic_ns() - started)
+    metrics = {
+        "done_reason": "stop",
+        "total_duration": total,
+        "load_duration": max(1, total // 10),
+        "prompt_eval_count": max(1, len(prompt_text.split())),
+        "prompt_eval_duration": max(1, total // 10),
+        "eval_count": count,
+        "eval_duration": max(1, total - 2 * (total // 10)),
+    }
+    if not chat:
+        metrics["context"] = list(range(1, count + 2))
+    return metrics
+
+
+def _line(data: dict) -> bytes:
+    return (json.dumps(data, separators=(",", ":")) + "\n").encode()
+
+
+async def arm(request: web.Request) -> web.Response:
+    ollama: Ollama = request.app["ollama"]
+    kind = request.match_info["kind"]
+    spec = await request.json() if request.can_read_body else {}
+    if kind == "http":
+        ollama.http_faults.append({"count": 1, **spec})
+    elif kind in ("stream_error", "stall"):
+        message = spec.get("message", "an error was encountered while running the model")
+        ollama.stream_faults.append(
+            {"after": 1, "count": 1, **spec, "kind": kind, "message": message}
+        )
+        ollama.release.clear()
+    elif kind == "release":
+        ollama.release.set()
+    elif kind == "clear":
+        ollama.http_faults.clear()
+        ollama.stream_faults.clear()
+        ollama.release.set()
+    else:
+        return _error(404, f"unknown fault {kind!r}")
+    return await state(request)
+
+
+async def state(request: web.Request) -> web.Response:
+    ollama: Ollama = request.app["ollama"]
+    return _json(
+        {
+            "http": ollama.http_faults,
+            "stream": ollama.stream_faults,
+            "loaded": sorted(ollama.loaded),
+        }
+    )
+
+
+def build_app(ollama: Ollama) -> web.Application:
+    app = web.Application(middlewares=[gin_like])
+    app["ollama"] = ollama
+    for path, handler in (("/", root), ("/api/version", version), ("/api/tags", tags)):
+        app.router.add_route("GET", path, handler)
+        app.router.add_route("HEAD", path, handler)
+    app.router.add_get("/api/ps", ps, allow_head=False)
+    app.router.add_post("/api/chat", chat)
+    app.router.add_post("/api/generate", generate)
+    app.router.add_post("/_standin/fault/{kind}", arm)
+    app.router.add_get("/_standin/state", state)
+    return app
+
+
+async def serve(args: argparse.Namespace) -> None:
+    models = [m for m in args.models.split(",") if m.strip()]
+    ollama = Ollama(models, args.delay, args.reply, args.version)
+    for spec in args.http_fault:
+        path, _, rest = spec.partition("=")
+        status, _, count = rest.partition(":")
+        ollama.http_faults.append({"path": path, "status": int(status), "count": int(count or 1)})
+    runner = web.AppRunner(build_app(ollama), access_log=None, shutdown_timeout=1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", args.port).start()
+    partial = args.ready_file.with_name(args.ready_file.name + ".partial")
+    partial.write_text(str(runner.addresses[0][1]))
+    os.replace(partial, args.ready_file)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+    ollama.release.set()
+    await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.standins.ollama")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--ready-file", type=Path, required=True)
+    parser.add_argument("--models", default="llama3.2")
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--reply", default=DEFAULT_REPLY)
+    parser.add_argument("--version", default="0.0.0")
+    parser.add_argument("--http-fault", action="append", default=[])
+    asyncio.run(serve(parser.parse_args(sys.argv[1:] if argv is None else argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
