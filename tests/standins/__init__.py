@@ -96,6 +96,10 @@ class StandInProcess:
     def log(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
 
+    def state(self) -> dict:
+        with urllib.request.urlopen(f"{self.url}/_standin/state", timeout=10) as response:
+            return json.load(response)
+
     def fault(self, kind: str, **params) -> dict:
         body = json.dumps(params).encode()
         request = urllib.request.Request(

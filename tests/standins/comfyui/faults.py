@@ -11,7 +11,8 @@
 - `POST /_standin/fault/close_sockets`: every WebSocket's TCP connection is dropped, no close
   frame. `POST /_standin/fault/silence` `{"on": true}`: no frame reaches any socket until
   `{"on": false}`, while prompts keep running and history keeps filling.
-- `POST /_standin/fault/clear`: all of the above off. `GET /_standin/state`: what is armed.
+- `POST /_standin/fault/clear`: all of the above off. `GET /_standin/state`: what is armed,
+  how many sockets are connected and which sids events can reach.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ async def state(request: web.Request) -> web.Response:
         "nodes": faults.nodes,
         "silent": standin.hub.silent,
         "sockets": len(standin.hub.live),
+        "sids": sorted(standin.hub.sockets),
     }
     return web.json_response(body)
 
