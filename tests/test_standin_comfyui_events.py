@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import struct
-import time
 import uuid
 
 import httpx
@@ -21,6 +20,7 @@ from standins.wire import (
     sampler_prompt,
     squeeze,
     types,
+    wait_until,
 )
 from websockets.exceptions import ConnectionClosed
 
@@ -31,13 +31,6 @@ def comfy(tmp_path_factory):
         tmp_path_factory.mktemp("events"), models=SAMPLER_MODELS, step_seconds=0.02, preview=True
     ) as server:
         yield server
-
-
-def wait_for(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def post(server, prompt: dict, **body) -> str:
@@ -70,9 +63,12 @@ def test_a_successful_prompt_follows_the_canonical_sequence(comfy):
     saving = ["progress_state", "executing", "executed", "progress_state"]
     assert squeeze(types(frames)) == squeeze(
         ["status", "status", "execution_start", "execution_cached"]
-        + per_node * 3 + saving + per_node + saving
+        + per_node * 3
+        + saving
+        + per_node
+        + saving
         + ["execution_success", "status", "executing"]
-    )  # fmt: skip
+    )
     assert [d["status"]["exec_info"]["queue_remaining"] for d in data_of(frames, "status")] == [
         1,
         1,
@@ -147,9 +143,13 @@ def test_clients_that_declare_preview_metadata_get_type_4_frames_instead(comfy):
         (length,) = struct.unpack(">I", frame[4:8])
         meta = json.loads(frame[8 : 8 + length])
         assert meta == {
-            "node_id": "8", "prompt_id": prompt_id, "display_node_id": "8",
-            "parent_node_id": None, "real_node_id": "8", "image_type": "image/jpeg",
-        }  # fmt: skip
+            "node_id": "8",
+            "prompt_id": prompt_id,
+            "display_node_id": "8",
+            "parent_node_id": None,
+            "real_node_id": "8",
+            "image_type": "image/jpeg",
+        }
         assert frame[8 + length : 10 + length] == b"\xff\xd8"
 
 
@@ -208,7 +208,7 @@ def test_2025_the_replaced_sockets_close_cuts_off_its_successor(comfy):
         old.close()
         # ComfyUI 0.3.64's handler of the old socket pops the sid on close: the new socket stays
         # connected but no event can reach it any more.
-        wait_for(lambda: client_id not in comfy.state()["sids"])
+        wait_until(lambda: client_id not in comfy.state()["sids"])
         assert comfy.state()["sockets"] >= 1
 
 
@@ -271,9 +271,17 @@ def test_a_node_error_is_an_execution_error_with_the_real_fields(comfy):
         entry = http.get(f"/history/{prompt_id}").json()[prompt_id]
     error = data_of(frames, "execution_error")[0]
     assert set(error) == {
-        "prompt_id", "node_id", "node_type", "executed", "exception_message", "exception_type",
-        "traceback", "current_inputs", "current_outputs", "timestamp",
-    }  # fmt: skip
+        "prompt_id",
+        "node_id",
+        "node_type",
+        "executed",
+        "exception_message",
+        "exception_type",
+        "traceback",
+        "current_inputs",
+        "current_outputs",
+        "timestamp",
+    }
     assert error["node_id"] == "8" and error["exception_type"] == "torch.OutOfMemoryError"
     assert error["exception_message"].startswith(
         "Allocation on device \nThis error means you ran out of memory"

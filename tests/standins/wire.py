@@ -151,6 +151,15 @@ class Socket:
         return self.until(lambda f: is_done(f, prompt_id), timeout)
 
 
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll `condition` until it holds, failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met in {timeout}s")
+        time.sleep(0.01)
+
+
 def is_done(frame: Frame, prompt_id: str) -> bool:
     return (
         isinstance(frame, dict)

@@ -23,7 +23,7 @@ from typing import Any
 from . import hub as hub_module
 from .graph import ExecutionList, is_link, signatures
 from .nodes import NodeDef
-from .operations import OPERATIONS, step_through
+from .operations import OPERATIONS, raise_fault, step_through
 from .training import TRAINING_OPERATIONS
 from .validation import _type_name
 from .values import NodeResult, RunContext
@@ -218,6 +218,8 @@ class Executor:
             ctx = self._context(node_id, node, prompt, extra_data, prompt_id)
             if class_type in self.settings.slow_classes and node.timed is None:
                 await step_through(ctx, self.settings.steps or 10, report=True)
+            elif node.timed is None:
+                raise_fault(ctx, 0)
             operation = {**OPERATIONS, **TRAINING_OPERATIONS}[class_type]
             result: NodeResult = await operation(ctx, **{k: v[0] for k, v in inputs.items()})
             ui = None

@@ -5,12 +5,14 @@
   `method` optional) get `status` with the plain-text body aiohttp gives its own errors.
 - `POST /_standin/fault/node_error` `{"class_type": "KSampler", "exception_type":
   "torch.OutOfMemoryError", "message": "Allocation on device ", "at_step": 0, "count": 1}`:
-  that class raises when it runs (at its start, or after `at_step` steps of a timed node);
+  that class raises when it runs (at its start, or after `at_step` steps of a timed node:
+  KSampler, TrainLoraNode, a `--slow` class);
   `count` 0 means every time. The `execution_error` carries the real fields, a traceback from
   where it was raised, and ComfyUI's OOM tips when the type is an OutOfMemoryError.
 - `POST /_standin/fault/close_sockets`: every WebSocket's TCP connection is dropped, no close
   frame. `POST /_standin/fault/silence` `{"on": true}`: no frame reaches any socket until
-  `{"on": false}`, while prompts keep running and history keeps filling.
+  `{"on": false}`, while prompts keep running and history keeps filling; frames queued while
+  silent are dropped, and the answer to `{"on": false}` comes once they are.
 - `POST /_standin/fault/clear`: all of the above off. `GET /_standin/state`: what is armed,
   how many sockets are connected and which sids events can reach.
 """
@@ -92,6 +94,8 @@ async def arm(request: web.Request) -> web.Response:
     elif kind == "close_sockets":
         return web.json_response({"closed": standin.hub.close_all_abruptly()})
     elif kind == "silence":
+        if not body.get("on", True):
+            await standin.hub.messages.join()  # what was sent while silent stays lost
         standin.hub.silent = bool(body.get("on", True))
     elif kind == "clear":
         standin.faults.http.clear()

@@ -64,7 +64,10 @@ class Hub:
     async def publish_loop(self) -> None:
         while True:
             event, data, sid = await self.messages.get()
-            await self.send(event, data, sid)
+            try:
+                await self.send(event, data, sid)
+            finally:
+                self.messages.task_done()
 
     async def send(self, event: Any, data: Any, sid: str | None = None) -> None:
         if event == UNENCODED_PREVIEW_IMAGE:
