@@ -314,13 +314,16 @@ def test_a_save_video_format_outside_its_options_fails_only_when_it_runs_in_2025
     assert error["exception_message"] == "'mkv' is not a valid VideoContainer\n"
 
 
-def test_2026_refuses_that_format_at_validation(tmp_path):
+@pytest.fixture(scope="module")
+def comfy26(tmp_path_factory):
+    with comfyui_standin(tmp_path_factory.mktemp("events26"), generation="2026") as server:
+        yield server
+
+
+def test_2026_refuses_that_format_at_validation(comfy26):
     prompt = json.loads(json.dumps(SMOKE_PROMPT))
     prompt["6"]["inputs"]["format"] = "mkv"
-    with (
-        comfyui_standin(tmp_path, generation="2026") as server,
-        httpx.Client(base_url=server.url) as http,
-    ):
+    with httpx.Client(base_url=comfy26.url) as http:
         body = http.post("/prompt", json={"prompt": prompt}).json()
     (error,) = body["node_errors"]["6"]["errors"]
     assert (
@@ -329,12 +332,10 @@ def test_2026_refuses_that_format_at_validation(tmp_path):
     )
 
 
-def test_2026_reconnecting_to_an_open_sid_needs_its_credential_key(tmp_path):
+def test_2026_reconnecting_to_an_open_sid_needs_its_credential_key(comfy26):
+    server = comfy26
     client_id = uuid.uuid4().hex
-    with (
-        comfyui_standin(tmp_path, generation="2026") as server,
-        Socket(server.ws_url(client_id)) as first,
-    ):
+    with Socket(server.ws_url(client_id)) as first:
         key = first.next()["data"]["credential_key"]
         assert isinstance(key, str) and len(key) > 20
         wrong = Socket(

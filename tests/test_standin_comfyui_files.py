@@ -14,10 +14,20 @@ from PIL import Image
 from standins import comfyui_standin
 from standins.wire import SMOKE_PROMPT, Socket, data_of, types
 
+MODELS = {"checkpoints": ["sd15.safetensors"]}
+
 
 @pytest.fixture(scope="module")
 def comfy(tmp_path_factory):
-    with comfyui_standin(tmp_path_factory.mktemp("files"), steps=3, step_seconds=0.01) as server:
+    where = tmp_path_factory.mktemp("files")
+    with comfyui_standin(where, models=MODELS, step_seconds=0.01, max_upload_size=1) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def comfy26(tmp_path_factory):
+    where = tmp_path_factory.mktemp("files26")
+    with comfyui_standin(where, generation="2026", models=MODELS, step_seconds=0.01) as server:
         yield server
 
 
@@ -80,13 +90,11 @@ def test_bad_uploads_are_refused_like_comfyui_does(comfy):
         assert upload(http, "a.png", png(), type="temp").json()["type"] == "temp"
 
 
-def test_an_upload_over_the_size_limit_is_a_413(tmp_path):
-    with (
-        comfyui_standin(tmp_path, max_upload_size=0.01) as server,
-        httpx.Client(base_url=server.url) as http,
-    ):
-        response = upload(http, "big.png", b"\0" * 20000)
+def test_an_upload_over_the_size_limit_is_a_413(comfy):
+    with httpx.Client(base_url=comfy.url) as http:
+        response = upload(http, "big.png", b"\0" * (1024 * 1024 + 1))
     assert response.status_code == 413
+    assert "Maximum request body size 1048576 exceeded" in response.text
 
 
 def test_view_serves_outputs_with_their_types_and_refuses_escapes(comfy):
@@ -265,26 +273,23 @@ def training_prompt(generation: str, folder: str, prefix: str) -> dict:
 
 
 @pytest.mark.parametrize("generation", ["2025", "2026"])
-def test_the_training_graph_writes_a_lora_with_no_ui_and_a_loss_graph(tmp_path, generation):
-    models = {"checkpoints": ["sd15.safetensors"]}
-    with comfyui_standin(
-        tmp_path, generation=generation, models=models, step_seconds=0.01
-    ) as server:
-        with httpx.Client(base_url=server.url) as http:
-            for index in range(3):
-                upload(
-                    http,
-                    f"{index}.png",
-                    png((index * 80, 0, 0), (16 + index, 16)),
-                    subfolder="myspinbot/job_7",
-                )
-        prompt = training_prompt(generation, "myspinbot/job_7", "loras/myspinbot_job_7")
-        prompt_id, frames = run(server, prompt)
-        entry = history(server, prompt_id)
-        lora = server.base_dir / "output/loras/myspinbot_job_7_4_steps_00001_.safetensors"
-        assert lora.exists()
-        header_size = struct.unpack("<Q", lora.read_bytes()[:8])[0]
-        assert b"lora_down" in lora.read_bytes()[8 : 8 + header_size]
+def test_the_training_graph_writes_a_lora_with_no_ui_and_a_loss_graph(request, generation):
+    server = request.getfixturevalue("comfy26" if generation == "2026" else "comfy")
+    with httpx.Client(base_url=server.url) as http:
+        for index in range(3):
+            upload(
+                http,
+                f"{index}.png",
+                png((index * 80, 0, 0), (16 + index, 16)),
+                subfolder="myspinbot/job_7",
+            )
+    prompt = training_prompt(generation, "myspinbot/job_7", "loras/myspinbot_job_7")
+    prompt_id, frames = run(server, prompt)
+    entry = history(server, prompt_id)
+    lora = server.base_dir / "output/loras/myspinbot_job_7_4_steps_00001_.safetensors"
+    assert lora.exists()
+    header_size = struct.unpack("<Q", lora.read_bytes()[:8])[0]
+    assert b"lora_down" in lora.read_bytes()[8 : 8 + header_size]
     assert "execution_success" in types(frames)
     assert [d["node"] for d in data_of(frames, "executed")] == ["7"]
     assert "6" not in entry["outputs"]

@@ -62,6 +62,7 @@ class StandIn:
             self.faults.arm_http(path, status, count)
         for class_type in options.failing_classes:
             self.faults.arm_node(class_type, count=0)
+        self.faults.permanent = dict(self.faults.nodes)
         settings = RunSettings(
             options.steps, options.step_seconds, options.preview, options.slow_classes
         )

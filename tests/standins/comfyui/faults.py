@@ -13,8 +13,8 @@
   frame. `POST /_standin/fault/silence` `{"on": true}`: no frame reaches any socket until
   `{"on": false}`, while prompts keep running and history keeps filling; frames queued while
   silent are dropped, and the answer to `{"on": false}` comes once they are.
-- `POST /_standin/fault/clear`: all of the above off. `GET /_standin/state`: what is armed,
-  how many sockets are connected and which sids events can reach.
+- `POST /_standin/fault/clear`: all of the above off, except `--fail-class`.
+- `GET /_standin/state`: what is armed, how many sockets are connected, which sids events reach.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ DEFAULT_NODE_ERROR = {
 class Faults:
     http: list[dict[str, Any]] = field(default_factory=list)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    permanent: dict[str, dict[str, Any]] = field(default_factory=dict)  # --fail-class
+
+    def clear(self) -> None:
+        self.http.clear()
+        self.nodes = {name: dict(spec) for name, spec in self.permanent.items()}
 
     def arm_http(self, path: str, status: int = 500, count: int = 1, method: str | None = None):
         self.http.append(
@@ -98,8 +103,7 @@ async def arm(request: web.Request) -> web.Response:
             await standin.hub.messages.join()  # what was sent while silent stays lost
         standin.hub.silent = bool(body.get("on", True))
     elif kind == "clear":
-        standin.faults.http.clear()
-        standin.faults.nodes.clear()
+        standin.faults.clear()
         standin.hub.silent = False
     else:
         return web.json_response({"error": f"unknown fault {kind!r}"}, status=404)
