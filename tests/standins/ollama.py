@@ -32,7 +32,8 @@ Faults, armed with `POST /_standin/fault/<kind>` (JSON body) while it runs:
   streaming, it is a 500 before anything is written, as `streamResponse` does.
 - `stall` {"after": 1, "count": 1}: after `after` pieces nothing more is sent, the connection
   stays open, until `POST /_standin/fault/release` or shutdown.
-- `clear`: all off. `GET /_standin/state`: what is armed, which models are loaded.
+- `clear`: all off, but what `--http-fault` armed.
+- `GET /_standin/state`: what is armed, how many answers are stalled, which models are loaded.
 """
 
 from __future__ import annotations
@@ -100,8 +101,17 @@ class Ollama:
         self.delay, self.reply, self.version = delay, reply, version
         self.loaded: dict[str, datetime.datetime] = {}
         self.http_faults: list[dict] = []
+        self.cli_faults: list[dict] = []  # --http-fault: left alone by `clear`
         self.stream_faults: list[dict] = []
         self.release = asyncio.Event()
+        self.stalled = 0  # answers waiting for `release`
+
+    async def stall(self) -> None:
+        self.stalled += 1
+        try:
+            await self.release.wait()
+        finally:
+            self.stalled -= 1
 
     def take(self, faults: list[dict], match=lambda f: True) -> dict | None:
         for fault in faults:
@@ -128,7 +138,8 @@ def _error(status: int, message: str) -> web.Response:
 async def gin_like(request: web.Request, handler):
     ollama: Ollama = request.app["ollama"]
     if not request.path.startswith("/_standin/"):
-        fault = ollama.take(ollama.http_faults, lambda f: f["path"] == request.path)
+        hit = lambda f: f["path"] == request.path  # noqa: E731
+        fault = ollama.take(ollama.cli_faults, hit) or ollama.take(ollama.http_faults, hit)
         if fault is not None:
             default = QUEUE_FULL if fault["status"] == 503 else "the stand-in was told to fail"
             return _error(fault["status"], fault.get("message") or default)
@@ -243,7 +254,7 @@ async def _complete(request: web.Request, chat: bool) -> web.StreamResponse:
 async def _fault_action(ollama: Ollama, fault: dict, response) -> bool:
     """Apply a stream fault; True when the answer ends here."""
     if fault["kind"] == "stall":
-        await ollama.release.wait()
+        await ollama.stall()
         return False
     if response is not None:
         await response.write(_line({"error": fault["message"]}))
@@ -254,7 +265,7 @@ async def _fault_action(ollama: Ollama, fault: dict, response) -> bool:
 async def _single(ollama, body, chat, pieces, fault, started, prompt_text) -> web.Response:
     if fault is not None:
         if fault["kind"] == "stall":
-            await ollama.release.wait()
+            await ollama.stall()
         else:
             return _error(500, fault["message"])
     await asyncio.sleep(ollama.delay * len(pieces))
@@ -329,8 +340,9 @@ async def state(request: web.Request) -> web.Response:
     ollama: Ollama = request.app["ollama"]
     return _json(
         {
-            "http": ollama.http_faults,
+            "http": ollama.cli_faults + ollama.http_faults,
             "stream": ollama.stream_faults,
+            "stalled": ollama.stalled,
             "loaded": sorted(ollama.loaded),
         }
     )
@@ -356,7 +368,7 @@ async def serve(args: argparse.Namespace) -> None:
     for spec in args.http_fault:
         path, _, rest = spec.partition("=")
         status, _, count = rest.partition(":")
-        ollama.http_faults.append({"path": path, "status": int(status), "count": int(count or 1)})
+        ollama.cli_faults.append({"path": path, "status": int(status), "count": int(count or 1)})
     runner = web.AppRunner(build_app(ollama), access_log=None, shutdown_timeout=1)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", args.port).start()

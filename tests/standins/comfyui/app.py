@@ -60,6 +60,7 @@ class StandIn:
         self.faults = Faults()
         for path, status, count in options.http_faults:
             self.faults.arm_http(path, status, count)
+        self.faults.cli_http, self.faults.http = self.faults.http, []
         for class_type in options.failing_classes:
             self.faults.arm_node(class_type, count=0)
         self.faults.permanent = dict(self.faults.nodes)

@@ -13,7 +13,7 @@
   frame. `POST /_standin/fault/silence` `{"on": true}`: no frame reaches any socket until
   `{"on": false}`, while prompts keep running and history keeps filling; frames queued while
   silent are dropped, and the answer to `{"on": false}` comes once they are.
-- `POST /_standin/fault/clear`: all of the above off, except `--fail-class`.
+- `POST /_standin/fault/clear`: all of the above off, but what the command line armed.
 - `GET /_standin/state`: what is armed, how many sockets are connected, which sids events reach.
 """
 
@@ -35,7 +35,9 @@ DEFAULT_NODE_ERROR = {
 class Faults:
     http: list[dict[str, Any]] = field(default_factory=list)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    permanent: dict[str, dict[str, Any]] = field(default_factory=dict)  # --fail-class
+    # What the command line armed (--http-fault, --fail-class): left alone by `clear`.
+    cli_http: list[dict[str, Any]] = field(default_factory=list)
+    permanent: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def clear(self) -> None:
         self.http.clear()
@@ -62,13 +64,16 @@ class Faults:
 
     def take_http(self, method: str, path: str) -> int | None:
         path = path[4:] if path.startswith("/api/") else path
-        for fault in self.http:
+        return self._take(self.cli_http, method, path) or self._take(self.http, method, path)
+
+    def _take(self, faults: list[dict[str, Any]], method: str, path: str) -> int | None:
+        for fault in faults:
             wanted = fault["path"]
             hit = path.startswith(wanted[:-1]) if wanted.endswith("*") else path == wanted
             if hit and fault["method"] in (None, method):
                 fault["count"] -= 1
                 if fault["count"] <= 0:
-                    self.http.remove(fault)
+                    faults.remove(fault)
                 return fault["status"]
         return None
 
@@ -114,7 +119,7 @@ async def state(request: web.Request) -> web.Response:
     standin = request.app["standin"]
     faults = standin.faults
     body = {
-        "http": faults.http,
+        "http": faults.cli_http + faults.http,
         "nodes": faults.nodes,
         "silent": standin.hub.silent,
         "sockets": len(standin.hub.live),
