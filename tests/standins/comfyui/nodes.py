@@ -2,7 +2,7 @@
 
 Shapes are copied from `GET /object_info` of a real ComfyUI 0.3.64 (Comfy-Org/ComfyUI@a125cd84:
 `nodes.py`, `comfy_extras/nodes_images.py`, `nodes_video.py`, `nodes_audio.py`,
-`nodes_hunyuan.py`, `nodes_train.py`); long tooltips and descriptions are shortened. The 2026
+`nodes_hunyuan.py`, `nodes_train.py`); tooltips and descriptions come from `node_text.py`. The 2026
 training and dataset nodes follow the V3 rewrite (`comfy_extras/nodes_train.py` of
 yzkee/ComfyUI@5ebb0c2e, `nodes_dataset.py` of Comfy-Org/ComfyUI@ef59e4b7): `SaveLoRA` replaces
 `SaveLoRANode`, `TrainLoraNode` loses its MODEL output, `LoadImageDataSetFromFolder` replaces
@@ -14,9 +14,10 @@ subfolders) are `Choices`, resolved against the base directory each time they ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .node_text import DESCRIPTIONS, TOOLTIPS, TOOLTIPS_2026
 from .paths import BaseDir
 
 UPSCALE_METHODS = ["nearest-exact", "bilinear", "area", "bicubic", "lanczos"]
@@ -129,13 +130,11 @@ def _common_nodes() -> list[NodeDef]:
             {"image": (Choices("input:image"), {"image_upload": True})}, ["IMAGE", "MASK"],
             validated_by_node=("image",)),
         _v1("SaveImage", "Save Image", "image", "nodes", {
-            "images": ("IMAGE", {"tooltip": "The images to save."}),
+            "images": ("IMAGE",),
             "filename_prefix": ("STRING", {"default": "ComfyUI"}),
-        }, hidden=HIDDEN_PROMPT, output_node=True,
-            description="Saves the input images to your ComfyUI output directory."),
+        }, hidden=HIDDEN_PROMPT, output_node=True),
         _v1("PreviewImage", "Preview Image", "image", "nodes", {"images": ("IMAGE",)},
-            hidden=HIDDEN_PROMPT, output_node=True,
-            description="Saves the input images to your ComfyUI output directory."),
+            hidden=HIDDEN_PROMPT, output_node=True),
         _v1("SaveAnimatedWEBP", "SaveAnimatedWEBP", "image/animation",
             "comfy_extras.nodes_images", {
                 "images": ("IMAGE",), "filename_prefix": ("STRING", {"default": "ComfyUI"}),
@@ -143,16 +142,15 @@ def _common_nodes() -> list[NodeDef]:
                 "quality": _int(80, 0, 100), "method": (["default", "fastest", "slowest"],),
             }, hidden=HIDDEN_PROMPT, output_node=True),
         _v3("CreateVideo", "Create Video", "image/video", "comfy_extras.nodes_video", {
-            "images": ("IMAGE", {"tooltip": "The images to create a video from."}),
+            "images": ("IMAGE",),
             "fps": _float(30.0, 1.0, 120.0, 1.0),
-        }, ["VIDEO"], optional={"audio": ("AUDIO", {"tooltip": "The audio to add to the video."})},
-            description="Create a video from images.", output_tooltips=(None,)),
+        }, ["VIDEO"], optional={"audio": ("AUDIO",)},
+            output_tooltips=(None,)),
         _v3("SaveVideo", "Save Video", "image/video", "comfy_extras.nodes_video", {
-            "video": ("VIDEO", {"tooltip": "The video to save."}),
+            "video": ("VIDEO",),
             "filename_prefix": ("STRING", {"default": "video/ComfyUI", "multiline": False}),
             "format": _combo(["auto", "mp4"], "auto"), "codec": _combo(["auto", "h264"], "auto"),
         }, hidden={"prompt": ("PROMPT",), "extra_pnginfo": ("EXTRA_PNGINFO",)}, output_node=True,
-            description="Saves the input images to your ComfyUI output directory.",
             output_tooltips=()),
         _v1("LoadAudio", "Load Audio", "audio", "comfy_extras.nodes_audio",
             {"audio": (Choices("input:audio"), {"audio_upload": True})}, ["AUDIO"],
@@ -176,7 +174,8 @@ def _common_nodes() -> list[NodeDef]:
             output_tooltips=("The modified diffusion model.", "The modified CLIP model.")),
         _v1("CLIPTextEncode", "CLIP Text Encode (Prompt)", "conditioning", "nodes", {
             "text": ("STRING", {"multiline": True, "dynamicPrompts": True}), "clip": ("CLIP",),
-        }, ["CONDITIONING"], output_tooltips=("A conditioning containing the embedded text.",)),
+        }, ["CONDITIONING"], output_tooltips=(
+            "A conditioning containing the embedded text used to guide the diffusion model.",)),
         _v1("EmptyHunyuanLatentVideo", "EmptyHunyuanLatentVideo", "latent/video",
             "comfy_extras.nodes_hunyuan", {
                 "width": _int(848, 16, 16384, 16), "height": _int(480, 16, 16384, 16),
@@ -188,19 +187,16 @@ def _common_nodes() -> list[NodeDef]:
             "sampler_name": (SAMPLERS,), "scheduler": (SCHEDULERS,),
             "positive": ("CONDITIONING",), "negative": ("CONDITIONING",),
             "latent_image": ("LATENT",), "denoise": _float(1.0, 0.0, 1.0, 0.01),
-        }, ["LATENT"], timed="sampler", output_tooltips=("The denoised latent.",),
-            description="Uses the provided model, positive and negative conditioning to denoise "
-            "the latent image."),
+        }, ["LATENT"], timed="sampler", output_tooltips=("The denoised latent.",)),
         _v1("VAEDecode", "VAE Decode", "latent", "nodes",
             {"samples": ("LATENT",), "vae": ("VAE",)}, ["IMAGE"],
-            output_tooltips=("The decoded image.",),
-            description="Decodes latent images back into pixel space images."),
+            output_tooltips=("The decoded image.",)),
         _v1("CheckpointLoaderSimple", "Load Checkpoint", "loaders", "nodes",
             {"ckpt_name": (Choices("models:checkpoints"),)}, ["MODEL", "CLIP", "VAE"],
             output_tooltips=("The model used for denoising latents.",
                              "The CLIP model used for encoding text prompts.",
-                             "The VAE model used for encoding and decoding images."),
-            description="Loads a diffusion model checkpoint."),
+                             "The VAE model used for encoding and decoding images to and "
+                             "from latent space.")),
         _v1("VAEEncode", "VAE Encode", "latent", "nodes",
             {"pixels": ("IMAGE",), "vae": ("VAE",)}, ["LATENT"]),
     ]  # fmt: skip
@@ -210,11 +206,10 @@ def _training_2025() -> list[NodeDef]:
     module = "comfy_extras.nodes_train"
     return [
         _v1("LoadImageSetFromFolderNode", "Load Image Dataset from Folder", "loaders", module,
-            {"folder": (Choices("input:folders"), {"tooltip": "The folder to load images from."})},
+            {"folder": (Choices("input:folders"), {})},
             ["IMAGE"], optional={"resize_method": (["None", "Stretch", "Crop", "Pad"],
                                                    {"default": "None"})},
-            experimental=True,
-            description="Loads a batch of images from a directory for training."),
+            experimental=True),
         _v1("TrainLoraNode", "Train LoRA", "training", module, {
             "model": ("MODEL",), "latents": ("LATENT",), "positive": ("CONDITIONING",),
             "batch_size": _int(1, 1, 10000, 1), "grad_accumulation_steps": _int(1, 1, 1024, 1),
@@ -232,15 +227,14 @@ def _training_2025() -> list[NodeDef]:
             output_names=("model_with_lora", "lora", "loss", "steps"),
             experimental=True, timed="trainer"),
         _v1("SaveLoRANode", "Save LoRA Weights", "loaders", module, {
-            "lora": ("LORA_MODEL", {"tooltip": "The LoRA model to save."}),
+            "lora": ("LORA_MODEL",),
             "prefix": ("STRING", {"default": "loras/ComfyUI_trained_lora"}),
         }, optional={"steps": ("INT", {"forceInput": True})}, output_node=True,
             experimental=True),
         _v1("LossGraphNode", "Plot Loss Graph", "training", module, {
             "loss": ("LOSS_MAP", {"default": {}}),
             "filename_prefix": ("STRING", {"default": "loss_graph"}),
-        }, hidden=HIDDEN_PROMPT, output_node=True, experimental=True,
-            description="Plots the loss graph and saves it to the output directory."),
+        }, hidden=HIDDEN_PROMPT, output_node=True, experimental=True),
     ]  # fmt: skip
 
 
@@ -249,10 +243,9 @@ def _training_2026() -> list[NodeDef]:
     return [
         _v3("LoadImageDataSetFromFolder", "Load Image (from Folder)", "image",
             "comfy_extras.nodes_dataset",
-            {"folder": _combo(Choices("input:folders"), tooltip="The folder to load images from.")},
+            {"folder": _combo(Choices("input:folders"))},
             ["IMAGE"], output_names=("images",), output_is_list=(True,), experimental=True,
-            output_tooltips=("List of loaded images",),
-            description="Load a dataset of images from a specified folder."),
+            output_tooltips=("List of loaded images",)),
         _v3("TrainLoraNode", "Train LoRA", "training", module, {
             "model": ("MODEL",), "latents": ("LATENT",), "positive": ("CONDITIONING",),
             "batch_size": _int(1, 1, 10000), "grad_accumulation_steps": _int(1, 1, 1024),
@@ -274,21 +267,38 @@ def _training_2026() -> list[NodeDef]:
             output_tooltips=("LoRA weights", "Loss history", "Total training steps"),
             experimental=True, timed="trainer"),
         _v3("SaveLoRA", "Save LoRA Weights", "loaders", module, {
-            "lora": ("LORA_MODEL", {"tooltip": "The LoRA model to save."}),
+            "lora": ("LORA_MODEL",),
             "prefix": ("STRING", {"default": "loras/ComfyUI_trained_lora"}),
         }, optional={"steps": ("INT", {})}, output_node=True, experimental=True,
             output_tooltips=()),
         _v3("LossGraphNode", "Plot Loss Graph", "training", module, {
-            "loss": ("LOSS_MAP", {"tooltip": "Loss map from training node."}),
+            "loss": ("LOSS_MAP",),
             "filename_prefix": ("STRING", {"default": "loss_graph"}),
         }, hidden={"prompt": ("PROMPT",), "extra_pnginfo": ("EXTRA_PNGINFO",)}, output_node=True,
             experimental=True, output_tooltips=()),
     ]  # fmt: skip
 
 
+def _with_text(node: NodeDef, tooltips: dict[tuple[str, str], str]) -> NodeDef:
+    def described(name: str, spec: tuple) -> tuple:
+        text = tooltips.get((node.name, name))
+        if text is None:
+            return spec
+        kind, *rest = spec
+        return (kind, {"tooltip": text, **(rest[0] if rest else {})})
+
+    return replace(
+        node,
+        required={name: described(name, spec) for name, spec in node.required.items()},
+        optional={name: described(name, spec) for name, spec in node.optional.items()},
+        description=node.description or DESCRIPTIONS.get(node.name, ""),
+    )
+
+
 def node_table(generation: str) -> dict[str, NodeDef]:
     training = _training_2026() if generation == "2026" else _training_2025()
-    return {node.name: node for node in _common_nodes() + training}
+    tooltips = TOOLTIPS | TOOLTIPS_2026 if generation == "2026" else TOOLTIPS
+    return {node.name: _with_text(node, tooltips) for node in _common_nodes() + training}
 
 
 def resolve_spec(spec: tuple, base: BaseDir) -> list:

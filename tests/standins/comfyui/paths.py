@@ -56,10 +56,10 @@ class BaseDir:
         self.models = self.root / "models"
 
     def prepare(self) -> None:
-        """What ComfyUI's start-up leaves behind: temp/ emptied, input/ (with its 3d/) present."""
+        """What ComfyUI's start-up leaves behind: temp/ emptied, input/ present."""
         shutil.rmtree(self.temp, ignore_errors=True)
         os.makedirs(self.temp, exist_ok=True)
-        os.makedirs(os.path.join(self.input, "3d"), exist_ok=True)
+        os.makedirs(self.input, exist_ok=True)
         os.makedirs(self.root / "custom_nodes", exist_ok=True)
 
     def directory_by_type(self, type_name: str | None) -> str | None:

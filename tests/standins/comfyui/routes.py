@@ -77,6 +77,9 @@ async def object_info(request: web.Request) -> web.Response:
     standin = request.app["standin"]
     table = standin.table
     out = {name: node_info(node, standin.base, standin.generation) for name, node in table.items()}
+    # ComfyUI's Load3D node creates input/3d while /object_info lists it, so a folder combo
+    # shows "3d" from the second listing on.
+    os.makedirs(os.path.join(standin.base.input, "3d"), exist_ok=True)
     return web.json_response(out)
 
 
