@@ -333,3 +333,25 @@ def test_queue_items_can_be_deleted_and_the_queue_cleared(comfy):
         assert http.get("/queue").json()["queue_pending"] == []
         assert [i[1] for i in http.get("/queue").json()["queue_running"]] == [running]
         http.post("/interrupt", json={"prompt_id": running})
+
+
+def test_pending_prompts_run_in_heap_order_of_their_number(comfy):
+    client_id = uuid.uuid4().hex
+    with Socket(comfy.ws_url(client_id)) as ws, client(comfy) as http:
+        ws.next()
+        blocker = http.post(
+            "/prompt", json={"prompt": sampler_prompt(60, "heap/blocker"), "client_id": client_id}
+        ).json()["prompt_id"]
+        ws.until(lambda f: isinstance(f, dict) and f["type"] == "progress")
+        numbers = {}
+        for index, extra in enumerate(({"number": 5}, {"number": 1.5}, {"front": True}, {})):
+            body = {"prompt": sampler_prompt(1, f"heap/{index}"), "client_id": client_id, **extra}
+            answer = http.post("/prompt", json=body).json()
+            numbers[answer["prompt_id"]] = answer["number"]
+        assert numbers[list(numbers)[2]] < 0  # front: the counter, negated
+        http.post("/interrupt", json={"prompt_id": blocker})
+        starts = []
+        while len(starts) < len(numbers):
+            frame = ws.until(lambda f: isinstance(f, dict) and f["type"] == "execution_start")[-1]
+            starts.append(frame["data"]["prompt_id"])
+    assert starts == sorted(numbers, key=numbers.get)

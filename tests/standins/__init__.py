@@ -22,9 +22,9 @@ steps), `max_upload_size` (MB), `version` (reported `comfyui_version`), `models`
 
 Both wait for the server's ready file (never a fixed sleep), and stop it with SIGTERM on exit
 (SIGKILL if it does not stop). `fault(kind, **params)` arms the faults each server's docstring
-lists (`tests/standins/comfyui/faults.py`, `tests/standins/ollama.py`) and returns what is
-armed. `restart(kill=False)` stops and starts the process on the same port: like the real
-servers, nothing that lived in memory (queue, history, sockets, loaded models) survives.
+lists (`comfyui/faults.py`, `ollama/__init__.py`) and returns what is armed; `state()` says
+what is armed. `restart(kill=False)` stops and starts the process on the same port: like the
+real servers, nothing that lived in memory (queue, history, sockets, loaded models) survives.
 """
 
 from __future__ import annotations

@@ -1,57 +1,19 @@
-"""An Ollama stand-in: `python -m tests.standins.ollama --port 0 --ready-file PATH [options]`.
+"""Ollama's routes: discovery, `/api/chat` and `/api/generate`, gin's error answers.
 
-Built from Ollama @ fb307609 (ollama/ollama, 2026-08-21: `server/routes.go`, `api/types.go`,
-`docs/api.md`, `docs/api/errors.mdx`) and checked against the official Python client
-(ollama/ollama-python @ 25b93290). Binds 127.0.0.1, writes its port to the ready file once
-listening, exits 0 on SIGTERM/SIGINT. Options:
-
---port N              port to bind (0: any free one)
---ready-file PATH     written, atomically, with the port once the server accepts connections
---models m1,m2        installed models (default llama3.2); a name without a tag means `:latest`
---delay S             seconds before each streamed piece (default 0)
---reply TEXT          what the model answers (default: a one-sentence shot description); with
-                      `format`, TEXT is used when it already satisfies the format, else JSON
-                      built from the schema (TEXT fills its strings)
---version V           what /api/version reports (default 0.0.0, what an untagged build says)
---http-fault PATH=STATUS[:COUNT]   the next COUNT requests to PATH answer STATUS
-
-Routes: `GET`/`HEAD /` ("Ollama is running"), `/api/version`, `/api/tags`, `GET /api/ps`,
-`POST /api/chat` and `/api/generate`: `stream` defaults to true (NDJSON pieces, then a final
-`done: true` line with `done_reason` and the metrics in nanoseconds; `/api/generate`'s final
-line adds `context`); `stream: false` is one object; an empty `messages`/`prompt` is the "load"
-answer. Errors are `{"error": "..."}`: 400 `missing request body` or the JSON decoder's message,
-400 `model is required` (chat), 404 `model 'x' not found` (the HEAD source's wording; older
-servers said `model "x" not found, try pulling it first`), 500 for an invalid `format`.
-Unknown paths are gin's `404 page not found`.
-
-Faults, armed with `POST /_standin/fault/<kind>` (JSON body) while it runs:
-- `http` {"path", "status", "count": 1, "message"}: the next matching requests get `status`
-  with `{"error": message}` (503 defaults to Ollama's queue-full message).
-- `stream_error` {"after": 1, "message", "count": 1}: after `after` pieces a `{"error": ...}`
-  line ends the stream with HTTP 200 (docs/api/errors.mdx); with `after` 0, or without
-  streaming, it is a 500 before anything is written, as `streamResponse` does.
-- `stall` {"after": 1, "count": 1}: after `after` pieces nothing more is sent, the connection
-  stays open, until `POST /_standin/fault/release` or shutdown.
-- `clear`: all off, but what `--http-fault` armed.
-- `GET /_standin/state`: what is armed, how many answers are stalled, which models are loaded.
+Follows Ollama @ fb307609 `server/routes.go` and `api/types.go`; see the package docstring.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime
 import hashlib
 import json
-import os
-import signal
-import sys
 import time
-from pathlib import Path
 
 from aiohttp import web
 
-from .ollama_requests import (
+from .decoding import (
     CHAT_FIELDS,
     GENERATE_FIELDS,
     RequestError,
@@ -311,90 +273,3 @@ def _metrics(started: int, prompt_text: str, count: int, chat: bool) -> dict:
 
 def _line(data: dict) -> bytes:
     return (json.dumps(data, separators=(",", ":")) + "\n").encode()
-
-
-async def arm(request: web.Request) -> web.Response:
-    ollama: Ollama = request.app["ollama"]
-    kind = request.match_info["kind"]
-    spec = await request.json() if request.can_read_body else {}
-    if kind == "http":
-        ollama.http_faults.append({"count": 1, **spec})
-    elif kind in ("stream_error", "stall"):
-        message = spec.get("message", "an error was encountered while running the model")
-        ollama.stream_faults.append(
-            {"after": 1, "count": 1, **spec, "kind": kind, "message": message}
-        )
-        ollama.release.clear()
-    elif kind == "release":
-        ollama.release.set()
-    elif kind == "clear":
-        ollama.http_faults.clear()
-        ollama.stream_faults.clear()
-        ollama.release.set()
-    else:
-        return _error(404, f"unknown fault {kind!r}")
-    return await state(request)
-
-
-async def state(request: web.Request) -> web.Response:
-    ollama: Ollama = request.app["ollama"]
-    return _json(
-        {
-            "http": ollama.cli_faults + ollama.http_faults,
-            "stream": ollama.stream_faults,
-            "stalled": ollama.stalled,
-            "loaded": sorted(ollama.loaded),
-        }
-    )
-
-
-def build_app(ollama: Ollama) -> web.Application:
-    app = web.Application(middlewares=[gin_like])
-    app["ollama"] = ollama
-    for path, handler in (("/", root), ("/api/version", version), ("/api/tags", tags)):
-        app.router.add_route("GET", path, handler)
-        app.router.add_route("HEAD", path, handler)
-    app.router.add_get("/api/ps", ps, allow_head=False)
-    app.router.add_post("/api/chat", chat)
-    app.router.add_post("/api/generate", generate)
-    app.router.add_post("/_standin/fault/{kind}", arm)
-    app.router.add_get("/_standin/state", state)
-    return app
-
-
-async def serve(args: argparse.Namespace) -> None:
-    models = [m for m in args.models.split(",") if m.strip()]
-    ollama = Ollama(models, args.delay, args.reply, args.version)
-    for spec in args.http_fault:
-        path, _, rest = spec.partition("=")
-        status, _, count = rest.partition(":")
-        ollama.cli_faults.append({"path": path, "status": int(status), "count": int(count or 1)})
-    runner = web.AppRunner(build_app(ollama), access_log=None, shutdown_timeout=1)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", args.port).start()
-    partial = args.ready_file.with_name(args.ready_file.name + ".partial")
-    partial.write_text(str(runner.addresses[0][1]))
-    os.replace(partial, args.ready_file)
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    await stop.wait()
-    ollama.release.set()
-    await runner.cleanup()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.standins.ollama")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--ready-file", type=Path, required=True)
-    parser.add_argument("--models", default="llama3.2")
-    parser.add_argument("--delay", type=float, default=0.0)
-    parser.add_argument("--reply", default=DEFAULT_REPLY)
-    parser.add_argument("--version", default="0.0.0")
-    parser.add_argument("--http-fault", action="append", default=[])
-    asyncio.run(serve(parser.parse_args(sys.argv[1:] if argv is None else argv)))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
