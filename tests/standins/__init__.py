@@ -39,7 +39,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# Run from tests/ as `-m standins.<server>`: the same code as `python -m tests.standins.<server>`
+# from the repository root, without depending on `tests` resolving to this folder.
+TESTS_DIR = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 
@@ -64,7 +66,7 @@ class StandInProcess:
         command = [sys.executable, "-m", self.module, "--port", str(self.port)]
         command += ["--ready-file", str(self.ready_file), *self.args]
         with open(self.log_file, "ab") as log:
-            self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=log)
+            self.process = subprocess.Popen(command, cwd=TESTS_DIR, stdout=log, stderr=log)
         deadline = time.monotonic() + START_TIMEOUT
         while not self.ready_file.exists():
             if self.process.poll() is not None:
@@ -114,7 +116,7 @@ class StandInProcess:
 
 class ComfyUIStandIn(StandInProcess):
     def __init__(self, args: list[str], workdir: Path, base_dir: Path, generation: str) -> None:
-        super().__init__("tests.standins.comfyui", args, workdir)
+        super().__init__("standins.comfyui", args, workdir)
         self.base_dir, self.generation = base_dir, generation
 
     def ws_url(self, client_id: str | None = None) -> str:
@@ -124,7 +126,7 @@ class ComfyUIStandIn(StandInProcess):
 
 class OllamaStandIn(StandInProcess):
     def __init__(self, args: list[str], workdir: Path) -> None:
-        super().__init__("tests.standins.ollama", args, workdir)
+        super().__init__("standins.ollama", args, workdir)
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from .graph import ExecutionList, is_link, signatures
 from .nodes import NodeDef
 from .operations import OPERATIONS, raise_fault, step_through
 from .training import TRAINING_OPERATIONS
-from .validation import _type_name
+from .validation import type_name
 from .values import NodeResult, RunContext
 
 OOM_TIPS = (
@@ -278,7 +278,7 @@ class Executor:
         return data
 
     def _error_details(self, node_id: str, inputs: dict | None, ex: Exception) -> dict:
-        exception_type = _type_name(ex)
+        exception_type = type_name(ex)
         tips = OOM_TIPS if exception_type.endswith("OutOfMemoryError") else ""
         shown = {}
         for name, values in (inputs or {}).items():

@@ -75,7 +75,7 @@ def _metadata_png(ctx: RunContext) -> PngInfo:
     return info
 
 
-def _save_pngs(ctx: RunContext, images: Images, prefix: str, folder: str, kind: str, level: int):
+def save_pngs(ctx: RunContext, images: Images, prefix: str, folder: str, kind: str, level: int):
     width, height = images[0].size
     target, filename, counter, subfolder, _ = save_path(prefix, folder, width, height)
     results = []
@@ -120,13 +120,13 @@ async def load_image(ctx, image):
 
 
 async def save_image(ctx, images, filename_prefix="ComfyUI"):
-    results = _save_pngs(ctx, images, filename_prefix, ctx.base.output, "output", 4)
+    results = save_pngs(ctx, images, filename_prefix, ctx.base.output, "output", 4)
     return NodeResult(ui={"images": results})
 
 
 async def preview_image(ctx, images):
     suffix = "".join(random.choice(TEMP_LETTERS) for _ in range(5))
-    results = _save_pngs(ctx, images, f"ComfyUI_temp_{suffix}", ctx.base.temp, "temp", 1)
+    results = save_pngs(ctx, images, f"ComfyUI_temp_{suffix}", ctx.base.temp, "temp", 1)
     return NodeResult(ui={"images": results})
 
 

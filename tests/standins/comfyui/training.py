@@ -19,7 +19,7 @@ import struct
 from PIL import Image, ImageDraw
 
 from . import media
-from .operations import TEMP_LETTERS, _save_pngs, step_through
+from .operations import TEMP_LETTERS, save_pngs, step_through
 from .paths import save_path
 from .values import Handle, Images, Lora, NodeResult, RunContext
 
@@ -148,7 +148,7 @@ async def loss_graph(ctx: RunContext, loss, filename_prefix):
     draw.line([(margin, height), (width + margin, height)], fill="black", width=2)
     if ctx.new:
         suffix = "".join(random.choice(TEMP_LETTERS) for _ in range(5))
-        results = _save_pngs(
+        results = save_pngs(
             ctx, Images([image]), f"ComfyUI_temp_{suffix}", ctx.base.temp, "temp", 1
         )
         return NodeResult(ui={"images": results, "animated": [False]})

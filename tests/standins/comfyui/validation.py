@@ -54,7 +54,7 @@ class Validator:
                         "exception_during_validation",
                         "Exception when validating node",
                         str(ex),
-                        exception_type=_type_name(ex),
+                        exception_type=type_name(ex),
                         traceback=traceback.format_tb(ex.__traceback__),
                     )
                 ]
@@ -214,7 +214,7 @@ class Validator:
                         input_name=x,
                         input_config=info,
                         exception_message=str(ex),
-                        exception_type=_type_name(ex),
+                        exception_type=type_name(ex),
                         traceback=traceback.format_tb(ex.__traceback__),
                         linked_node=val,
                     )
@@ -329,7 +329,7 @@ def _error(kind: str, message: str, details: str, **extra_info: Any) -> dict:
     return {"type": kind, "message": message, "details": details, "extra_info": extra_info}
 
 
-def _type_name(ex: BaseException) -> str:
+def type_name(ex: BaseException) -> str:
     cls = type(ex)
     if cls.__module__ == "builtins":
         return cls.__qualname__

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .server import Ollama, _error, _json
+from .server import Ollama, error_response, json_response
 
 
 async def arm(request: web.Request) -> web.Response:
@@ -29,13 +29,13 @@ async def arm(request: web.Request) -> web.Response:
         ollama.stream_faults.clear()
         ollama.release.set()
     else:
-        return _error(404, f"unknown fault {kind!r}")
+        return error_response(404, f"unknown fault {kind!r}")
     return await state(request)
 
 
 async def state(request: web.Request) -> web.Response:
     ollama: Ollama = request.app["ollama"]
-    return _json(
+    return json_response(
         {
             "http": ollama.cli_faults + ollama.http_faults,
             "stream": ollama.stream_faults,

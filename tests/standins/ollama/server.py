@@ -85,15 +85,15 @@ class Ollama:
         return None
 
 
-def _json(data, status: int = 200) -> web.Response:
+def json_response(data, status: int = 200) -> web.Response:
     """gin's c.JSON: compact JSON, `application/json; charset=utf-8`."""
     return web.json_response(
         data, status=status, dumps=lambda d: json.dumps(d, separators=(",", ":"))
     )
 
 
-def _error(status: int, message: str) -> web.Response:
-    return _json({"error": message}, status)
+def error_response(status: int, message: str) -> web.Response:
+    return json_response({"error": message}, status)
 
 
 @web.middleware
@@ -104,7 +104,7 @@ async def gin_like(request: web.Request, handler):
         fault = ollama.take(ollama.cli_faults, hit) or ollama.take(ollama.http_faults, hit)
         if fault is not None:
             default = QUEUE_FULL if fault["status"] == 503 else "the stand-in was told to fail"
-            return _error(fault["status"], fault.get("message") or default)
+            return error_response(fault["status"], fault.get("message") or default)
     try:
         return await handler(request)
     except web.HTTPNotFound:
@@ -118,13 +118,13 @@ async def root(request: web.Request) -> web.Response:
 
 
 async def version(request: web.Request) -> web.Response:
-    return _json({"version": request.app["ollama"].version})
+    return json_response({"version": request.app["ollama"].version})
 
 
 async def tags(request: web.Request) -> web.Response:
     ollama: Ollama = request.app["ollama"]
     models = [{**m, "modified_at": ollama.modified} for m in ollama.models.values()]
-    return _json({"models": models})
+    return json_response({"models": models})
 
 
 async def ps(request: web.Request) -> web.Response:
@@ -135,7 +135,7 @@ async def ps(request: web.Request) -> web.Response:
         if expires > now:
             entry = {**ollama.models[name], "expires_at": go_time(expires)}
             running.append({**entry, "size_vram": entry["size"], "context_length": 4096})
-    return _json({"models": running})
+    return json_response({"models": running})
 
 
 def _resolve(ollama: Ollama, request: dict, chat: bool) -> str:
@@ -176,17 +176,17 @@ async def _complete(request: web.Request, chat: bool) -> web.StreamResponse:
         )
         name = _resolve(ollama, body, chat)
     except RequestError as error:
-        return _error(error.status, str(error))
+        return error_response(error.status, str(error))
     keep_alive = body.get("keep_alive")
     empty = not body.get("messages") if chat else not body.get("prompt")
     if empty:
         reason = "unload" if keep_alive in (0, "0", "0s") else "load"
         _touch(ollama, name, keep_alive if reason == "load" else 0)
-        return _json(_piece(body, chat, "", done=True) | {"done_reason": reason})
+        return json_response(_piece(body, chat, "", done=True) | {"done_reason": reason})
     try:
         kind, schema = format_kind(body)
     except RequestError as error:
-        return _error(error.status, str(error))
+        return error_response(error.status, str(error))
     _touch(ollama, name, keep_alive)
     prompt_text = json.dumps(body.get("messages")) if chat else body.get("prompt", "")
     pieces = chunks(reply_text(ollama.reply, kind, schema))
@@ -198,7 +198,7 @@ async def _complete(request: web.Request, chat: bool) -> web.StreamResponse:
     trigger = min(int(fault.get("after", 1)), len(pieces)) if fault else -1
     for index in range(len(pieces) + 1):
         if index == trigger and await _fault_action(ollama, fault, response):
-            return response if response is not None else _error(500, fault["message"])
+            return response if response is not None else error_response(500, fault["message"])
         if index < len(pieces):
             await asyncio.sleep(ollama.delay)
             line = _piece(body, chat, pieces[index])
@@ -229,10 +229,10 @@ async def _single(ollama, body, chat, pieces, fault, started, prompt_text) -> we
         if fault["kind"] == "stall":
             await ollama.stall()
         else:
-            return _error(500, fault["message"])
+            return error_response(500, fault["message"])
     await asyncio.sleep(ollama.delay * len(pieces))
     final = _piece(body, chat, "".join(pieces), done=True)
-    return _json(final | _metrics(started, prompt_text, len(pieces), chat))
+    return json_response(final | _metrics(started, prompt_text, len(pieces), chat))
 
 
 def _touch(ollama: Ollama, name: str, keep_alive) -> None:
