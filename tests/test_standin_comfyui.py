@@ -355,3 +355,42 @@ def test_pending_prompts_run_in_heap_order_of_their_number(comfy):
             frame = ws.until(lambda f: isinstance(f, dict) and f["type"] == "execution_start")[-1]
             starts.append(frame["data"]["prompt_id"])
     assert starts == sorted(numbers, key=numbers.get)
+
+
+def test_2026_reports_a_dependency_cycle_on_every_node_in_it(comfy26):
+    prompt = {
+        "1": {"class_type": "ImageInvert", "inputs": {"image": ["2", 0]}},
+        "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "x"}},
+    }
+    with client(comfy26) as http:
+        body = http.post("/prompt", json={"prompt": prompt}).json()
+    assert sorted(body["node_errors"]) == ["1", "2"]
+    (error,) = body["node_errors"]["1"]["errors"]
+    assert error["type"] == "dependency_cycle"
+    assert error["details"] == "2 (ImageInvert) -> 1 (ImageInvert) -> 2 (ImageInvert)"
+    assert error["extra_info"]["cycle_nodes"] == ["2", "1"]
+
+
+def test_2026_credential_headers_must_name_a_socket_and_its_key(comfy26):
+    with Socket(comfy26.ws_url("holder")) as ws, client(comfy26) as http:
+        key = ws.next()["data"]["credential_key"]
+        body = {"prompt": SMOKE_PROMPT, "client_id": "holder"}
+        wrong = http.post(
+            "/prompt",
+            json=body,
+            headers={"X-Comfy-Client-Id": "holder", "X-Comfy-Credential-Key": "x"},
+        )
+        other = http.post(
+            "/prompt",
+            json={**body, "client_id": "someone-else"},
+            headers={"X-Comfy-Client-Id": "holder", "X-Comfy-Credential-Key": key},
+        )
+        right = http.post(
+            "/prompt",
+            json=body,
+            headers={"X-Comfy-Client-Id": "holder", "X-Comfy-Credential-Key": key},
+        )
+    assert (wrong.status_code, wrong.json()) == (403, {"error": "Invalid client credentials"})
+    assert other.json() == {"error": "client_id does not match authenticated client"}
+    assert right.status_code == 200

@@ -175,9 +175,11 @@ def test_bad_requests_get_ollamas_status_and_message(ollama, path, content, stat
     assert response.json() == {"error": message}
 
 
-def test_unknown_paths_are_gins_404(ollama):
+def test_unknown_paths_and_methods_get_gins_plain_answers(ollama):
     response = httpx.get(ollama.url + "/api/nothing")
     assert response.status_code == 404 and response.text == "404 page not found"
+    response = httpx.get(ollama.url + "/api/chat")
+    assert response.status_code == 405 and response.text == "405 method not allowed"
 
 
 def test_a_mid_stream_error_keeps_http_200(ollama):

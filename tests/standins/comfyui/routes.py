@@ -5,12 +5,14 @@ Follows ComfyUI 0.3.64 (Comfy-Org/ComfyUI@a125cd84 `server.py`): every route at 
 upstream; `POST /queue`, `/interrupt`, `/free` and `/history` answer 200 with an empty body;
 `/history/{id}` is `{}` until the prompt is done. 2026 (Comfy-Org/ComfyUI@5e14d797) adds the
 UUID-only `prompt_id` (400 `invalid_prompt_id`), 409 for a known id, `create_time` in
-extra_data, and `sys.platform`, `comfy_package_versions`, `deploy_environment` in
-`/system_stats` (their values here are placeholders; the cited sources do not show them).
+extra_data, the credential headers (403 unless they name a socket and its key), and
+`sys.platform`, `comfy_package_versions`, `deploy_environment` in `/system_stats` (their
+values here are placeholders; the cited sources do not show them).
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 import sys
 import time
@@ -124,10 +126,28 @@ def _invalid_prompt_id() -> web.Response:
     return web.json_response({"error": error, "node_errors": {}}, status=400)
 
 
+def _credential_refusal(request: web.Request, json_data) -> web.Response | None:
+    """2026: X-Comfy-Client-Id / X-Comfy-Credential-Key must name a socket and its key."""
+    client_id = request.headers.get("X-Comfy-Client-Id")
+    key = request.headers.get("X-Comfy-Credential-Key")
+    if client_id is None and key is None:
+        return None
+    expected = request.app["standin"].hub.metadata.get(client_id or "", {}).get("credential_key")
+    if not client_id or not key or not expected or not hmac.compare_digest(key, expected):
+        return web.json_response({"error": "Invalid client credentials"}, status=403)
+    if json_data.get("client_id") != client_id:
+        message = "client_id does not match authenticated client"
+        return web.json_response({"error": message}, status=403)
+    return None
+
+
 async def post_prompt(request: web.Request) -> web.Response:
     standin = request.app["standin"]
     new = standin.generation == "2026"
     json_data = await request.json()
+    refusal = _credential_refusal(request, json_data) if new else None
+    if refusal is not None:
+        return refusal
     if "number" in json_data:
         number = float(json_data["number"])
     else:
