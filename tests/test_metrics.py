@@ -276,6 +276,10 @@ def readme_metrics() -> dict[str, tuple[str, set[str]]]:
     return found
 
 
+# Series that exist only where engines are configured (this server runs the mocks).
+ONLY_WITH_ENGINES = {"myspinbot_engine_up"}
+
+
 def test_every_metric_the_readme_lists_is_exported_with_its_labels_for_both_queues(
     http: httpx.Client,
 ) -> None:
@@ -286,6 +290,8 @@ def test_every_metric_the_readme_lists_is_exported_with_its_labels_for_both_queu
         assert family_name in families, f"{name} is not exported"
         family = families[family_name]
         assert family.type == kind, (name, family.type)
+        if name in ONLY_WITH_ENGINES:
+            continue  # declared, and without series here (tests/engines has them)
         assert family.samples, f"{name} has no samples"
         for sample in family.samples:
             assert set(sample.labels) - {"le"} == labels, (name, sample.labels)
@@ -309,7 +315,15 @@ def stoppable_redis(redis_binary: str, tmp_path: Path) -> Iterator[tuple[str, su
         stderr=subprocess.DEVNULL,
     )
     url = f"unix://{sock}"
-    wait_until(lambda: sock.exists() and redis.Redis.from_url(url).ping(), message="redis")
+
+    def answers() -> bool:
+        try:
+            with redis.Redis.from_url(url, socket_timeout=1) as conn:
+                return bool(conn.ping())
+        except redis.ConnectionError:  # the socket file exists before it accepts
+            return False
+
+    wait_until(answers, message="redis")
     try:
         yield url, proc
     finally:
