@@ -1,4 +1,4 @@
-"""REST routes for jobs: submit, status, list, cancel, artifacts."""
+"""REST routes for jobs: submit, status, list, cancel, artifacts, the live preview."""
 
 from __future__ import annotations
 
@@ -198,4 +198,31 @@ async def artifact(request: Request, job_id: str, name: str) -> HTTPResponse:
             "Content-Disposition": f'{disposition}; filename="{entry["name"]}"',
             "Cache-Control": "private, max-age=3600",
         },
+    )
+
+
+PREVIEW_TYPES = {".jpg": "image/jpeg", ".png": "image/png"}
+
+
+@bp.get("/jobs/<job_id:str>/preview")
+async def preview(request: Request, job_id: str) -> HTTPResponse:
+    """The latest preview frame the engine sent while the job ran (result.preview)."""
+    job = await service(request).get(job_id) if is_job_id(job_id) else None
+    if job is None:
+        raise NotFound(f"no job with id {job_id!r}")
+    shown = (job.get("result") or {}).get("preview") or {}
+    name = str(shown.get("name", ""))
+    mime = PREVIEW_TYPES.get(Path(name).suffix)
+    # Only the names the engine pipeline writes are served: nothing from the URL or the
+    # record reaches a path beyond the attempt's own folder.
+    if mime is None or name not in {f"preview{suffix}" for suffix in PREVIEW_TYPES}:
+        raise NotFound(f"job {job_id} has no preview")
+    folder = artifact_folder(request.app.ctx.settings.artifacts_dir, job_id, job["attempt"])
+    path = folder / name
+    if not path.is_file():
+        raise NotFound(f"job {job_id} has no preview")
+    return await file(
+        path,
+        mime_type=mime,
+        headers={"Content-Disposition": "inline", "Cache-Control": "no-store"},
     )

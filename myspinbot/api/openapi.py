@@ -47,6 +47,16 @@ class Job(BaseModel):
     error: JobError | None
     input: dict[str, Any]
     artifacts: list[Artifact]
+    result: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "what the engines made of the job, kept across attempts (with ComfyUI "
+            "configured): prompt (as rendered), writer (the Ollama model that wrote it), "
+            "comfyui (prompt_id, client_id, server, prefix, lora_prefix, ahead), preview "
+            "(name, frame: the latest frame, at /api/jobs/{job_id}/preview), lora (train: "
+            "the file ComfyUI's LoRA loaders know the weights by)"
+        ),
+    )
     request_id: str | None = Field(None, description="X-Request-ID of the request that made it")
 
 
@@ -71,6 +81,13 @@ class Health(BaseModel):
     )
     workers: dict[str, int]
     queues: dict[str, int | None]
+    engines: list[dict[str, Any]] | None = Field(
+        None,
+        description=(
+            "with engines configured: each engine server the workers use "
+            "(engine, url, up, version, queue, error, workers)"
+        ),
+    )
 
 
 class GenerateBody(BaseModel):
@@ -359,6 +376,28 @@ def _paths(settings: Settings) -> dict[str, Any]:
                         422,
                         *AUTH,
                         s404="no such job, no such artifact, or its file is gone",
+                        s422=UNKNOWN_QUERY,
+                    ),
+                },
+            }
+        },
+        "/api/jobs/{job_id}/preview": {
+            "get": {
+                "summary": "The latest preview frame the engine sent while the job ran",
+                "parameters": [ID],
+                "responses": {
+                    "200": {
+                        "description": "the frame (result.preview says which one it is)",
+                        "content": {
+                            media_type: {"schema": {"type": "string", "format": "binary"}}
+                            for media_type in ("image/jpeg", "image/png")
+                        },
+                    },
+                    **_errors(
+                        404,
+                        422,
+                        *AUTH,
+                        s404="no such job, or it has no preview (mocks, or no frame yet)",
                         s422=UNKNOWN_QUERY,
                     ),
                 },
