@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 import pytest
 
 _FORMAT = re.compile(r"^(?P<group>[^:;]+): (?P<reason>.+); enable: (?P<enable>.+)$")
-_OTHER = "other skips (see the SKIPPED lines above)"
+_OTHER = "other skips"
 
 
 def skip_reason(group: str, reason: str, enable: str) -> str:
@@ -23,6 +23,7 @@ def skip_reason(group: str, reason: str, enable: str) -> str:
 
 
 def skip_because(group: str, reason: str, enable: str) -> NoReturn:
+    __tracebackhide__ = True  # the SKIPPED line points at the caller, not at this helper
     pytest.skip(skip_reason(group, reason, enable))
 
 
@@ -40,16 +41,13 @@ def skip_summary(skipped: Iterable[Any]) -> str | None:
         if match:
             group, detail = match["group"], f"{match['reason']}: {match['enable']}"
         else:
-            group, detail = _OTHER, ""
-        groups.setdefault(group, {})
-        if detail:
-            groups[group][detail] = None
+            group, detail = _OTHER, "see the SKIPPED lines above"
+        groups.setdefault(group, {})[detail] = None
         counts[group] = counts.get(group, 0) + 1
     if not groups:
         return None
     parts = []
     # Unlabelled skips last, after the groups that say what enables them.
     for group, details in sorted(groups.items(), key=lambda item: item[0] == _OTHER):
-        label = f"{group} ×{counts[group]}"
-        parts.append(f"{label} ({'; '.join(details)})" if details else label)
+        parts.append(f"{group} ×{counts[group]} ({'; '.join(details)})")
     return "skipped: " + " · ".join(parts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
+from skips import skip_because
 
 from myspinbot.config import documented_variables
 
@@ -21,7 +21,11 @@ def test_every_setting_is_in_the_readme() -> None:
 
 def api_md_routes() -> set[tuple[str, str]]:
     if not API_MD.exists():
-        pytest.skip(f"{API_MD} is not beside the repository")
+        skip_because(
+            "API.md checks",
+            f"no {API_MD.name} beside the repository",
+            "put shared/API.md beside it",
+        )
     rows = re.findall(r"^\| `(GET|POST) (/[^`]*)`", API_MD.read_text(), re.MULTILINE)
     return {(method, re.sub(r"<\w+>", "{}", path)) for method, path in rows}
 

