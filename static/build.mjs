@@ -11,8 +11,16 @@ const src = join(root, "static", "src");
 const dist = join(root, "static", "dist");
 const require = createRequire(import.meta.url);
 
-// Order matters: helpers first, then the components that use them.
-const scripts = ["util.js", "live.js", "dashboard.js", "cards.js", "generate-form.js", "train-form.js"];
+// Order matters: helpers first, then the components that use them, then Alpine itself.
+const scripts = [
+  "util.js",
+  "live.js",
+  "dashboard.js",
+  "cards.js",
+  "generate-form.js",
+  "train-form.js",
+  "alpine.js",
+];
 
 function tailwindBin() {
   const pkgPath = require.resolve("@tailwindcss/cli/package.json");
@@ -25,9 +33,9 @@ function cssArgs(extra = []) {
   return [tailwindBin(), "-i", join(src, "app.css"), "-o", join(dist, "app.css"), ...extra];
 }
 
-// The scripts, in order, as one minified file with a source map back to static/src/js/.
-// Each file only touches window.MySpinBot and Alpine's events, so bundling them as
-// side-effect imports keeps their order and their behaviour.
+// The scripts, in order, and Alpine as one minified file with a source map back to the
+// sources. Each of our files only touches window.MySpinBot and Alpine's events, so bundling
+// them as side-effect imports keeps their order and their behaviour.
 function minifiedBundle(names, outfile) {
   buildSync({
     stdin: {
@@ -51,7 +59,6 @@ function buildScripts() {
 }
 
 function copyStatic() {
-  copyFileSync(require.resolve("@alpinejs/csp/dist/cdn.min.js"), join(dist, "alpine.min.js"));
   copyFileSync(join(src, "favicon.svg"), join(dist, "favicon.svg"));
   // The API docs page (/docs): Swagger UI served by the app itself, so it works offline.
   const docs = join(dist, "docs");

@@ -25,7 +25,7 @@ def chromium() -> Chromium:
         skip_because("browser tests", missing.reason, missing.enable)
     except ValueError as bad:
         pytest.fail(str(bad))
-    assets = ("app.js", "app.css", "alpine.min.js")
+    assets = ("app.js", "app.css")
     absent = [name for name in assets if not (DIST / name).is_file()]
     if absent:
         pytest.fail(
