@@ -143,7 +143,7 @@ def write_fonts_conf(staging: Path, unpacked: Path) -> None:
     (staging / "fonts.conf").write_text(
         '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n'
         '  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n'
-        f"  <dir>{unpacked / 'fonts' / 'fonts'}</dir>\n"
+        f"  <dir>{unpacked / 'fonts'}</dir>\n"
         f"  <cachedir>{unpacked / 'fontconfig-cache'}</cachedir>\n"
         "</fontconfig>\n"
     )
@@ -156,6 +156,8 @@ def missing_libraries(binary: Path, env: dict[str, str]) -> list[str]:
     done = subprocess.run(
         ["ldd", str(binary)], env={**os.environ, **env}, capture_output=True, text=True
     )
+    if done.returncode != 0:  # a library that is there but unloadable ("file too short")
+        return [done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "ldd failed"]
     return [line.split("=>")[0].strip() for line in done.stdout.splitlines() if "not found" in line]
 
 
