@@ -37,7 +37,7 @@ test-comfyui: install
 	tests/engines/build_comfyui_venv.sh "$(COMFYUI_VENV)" "$(COMFYUI)"
 	MYSPINBOT_TEST_COMFYUI="$(abspath $(COMFYUI))" \
 	MYSPINBOT_TEST_COMFYUI_PYTHON="$(abspath $(COMFYUI_VENV))/bin/python" \
-	$(PY) -m pytest -m comfyui tests/engines
+	$(PY) -m pytest -m comfyui tests/engines tests/test_standin_conformance.py
 
 bench: install
 	$(PY) -m bench

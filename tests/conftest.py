@@ -1,13 +1,15 @@
-"""Shared fixtures: a real MySpinBot server (embedded Redis), a private redis-server."""
+"""Shared fixtures: a real MySpinBot server (embedded Redis), a private redis-server; the
+one-line summary of what skipped."""
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from skips import skip_summary
 from support import Server, running_server, wait_until
 
 from myspinbot.server.redis_binary import choose_server
@@ -70,3 +72,14 @@ def external_redis(redis_binary: str, tmp_path: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Generator[None]:
+    """End the report (just above pytest's closing counts) with one line naming each skipped
+    group and the command that enables it; outermost, so it follows the SKIPPED lines."""
+    result = yield
+    line = skip_summary(terminalreporter.stats.get("skipped", []))
+    if line:
+        terminalreporter.write_line(line, yellow=True, bold=True)
+    return result

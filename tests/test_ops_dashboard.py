@@ -14,7 +14,6 @@ import redis
 import yaml
 from ops_helpers import (
     DASHBOARD,
-    NO_PROMTOOL,
     README,
     dashboard_exporter_metric_names,
     dashboard_expressions,
@@ -24,6 +23,7 @@ from ops_helpers import (
     exposition_metric_names,
     promql_metric_names,
     readme_metric_names,
+    skip_no_promtool,
     system_tool,
 )
 from support import wait_until
@@ -152,7 +152,7 @@ def test_dashboard_shows_every_metric_the_readme_lists():
 
 
 def test_dashboard_expressions_are_valid_promql(tmp_path):
-    promtool = system_tool("promtool") or pytest.skip(NO_PROMTOOL)
+    promtool = system_tool("promtool") or skip_no_promtool()
     rules = []
     for number, expr in enumerate(dashboard_expressions(DASHBOARD)):
         for variable, value in GRAFANA_VALUES.items():

@@ -23,15 +23,22 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
+from skips import skip_because, skip_reason
 from standins import comfyui_standin
 from standins.wire import SMOKE_PROMPT, Socket, wait_until
 
 CHECKOUT = os.environ.get("MYSPINBOT_TEST_COMFYUI")
-pytestmark = pytest.mark.skipif(
-    not CHECKOUT,
-    reason="compares the stand-in with a real ComfyUI: set MYSPINBOT_TEST_COMFYUI to a ComfyUI "
-    "checkout (and MYSPINBOT_TEST_COMFYUI_PYTHON to its interpreter) to run it",
-)
+pytestmark = [
+    pytest.mark.comfyui,
+    pytest.mark.skipif(
+        not CHECKOUT,
+        reason=skip_reason(
+            "real ComfyUI tests",
+            "no ComfyUI checkout given",
+            "make test-comfyui COMFYUI=/path/to/ComfyUI",
+        ),
+    ),
+]
 
 
 def _python(checkout: Path) -> str:
@@ -40,7 +47,11 @@ def _python(checkout: Path) -> str:
     for candidate in ("venv/bin/python", ".venv/bin/python"):
         if (checkout / candidate).exists():
             return str(checkout / candidate)
-    pytest.skip("no Python for the ComfyUI checkout: set MYSPINBOT_TEST_COMFYUI_PYTHON")
+    skip_because(
+        "real ComfyUI tests",
+        "no Python for the ComfyUI checkout",
+        "set MYSPINBOT_TEST_COMFYUI_PYTHON (make test-comfyui does)",
+    )
 
 
 def _free_port() -> int:

@@ -1,51 +1,59 @@
-"""Fixtures for the browser tests: Debian's Chromium driving a real server process."""
+"""Fixtures for the browser tests: headless Chromium driving a real server process."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from skips import skip_because
 
+from .browser_binary import Chromium, ChromiumUnavailable, find_chromium
 from .e2e_support import CHROMIUM_ARGS, DIST, PROBE_SCRIPT, ServerProcess, free_port
 
-CHROMIUM = os.environ.get("MYSPINBOT_CHROMIUM", "/usr/bin/chromium")
 EXPECT_TIMEOUT_MS = 15_000
 
 
 @pytest.fixture(scope="session")
-def chromium_executable() -> str:
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.skip(f"browser tests need Chromium at {CHROMIUM} (set MYSPINBOT_CHROMIUM)")
-    assets = ("app.js", "app.css", "alpine.min.js")
-    missing = [name for name in assets if not (DIST / name).is_file()]
-    if missing:
+def chromium() -> Chromium:
+    """MYSPINBOT_CHROMIUM, else /usr/bin/chromium, else the one npm's @sparticuz/chromium ships."""
+    try:
+        found = find_chromium()
+    except ChromiumUnavailable as missing:
+        skip_because("browser tests", missing.reason, missing.enable)
+    except ValueError as bad:
+        pytest.fail(str(bad))
+    assets = ("app.js", "app.css")
+    absent = [name for name in assets if not (DIST / name).is_file()]
+    if absent:
         pytest.fail(
-            f"front-end assets missing in {DIST} ({', '.join(missing)}): "
+            f"front-end assets missing in {DIST} ({', '.join(absent)}): "
             "run `npm ci && npm run build` (make install)"
         )
-    return CHROMIUM
+    return found
 
 
 @pytest.fixture(scope="session")
-def browser(chromium_executable: str) -> Iterator[Any]:
+def browser(chromium: Chromium) -> Iterator[Any]:
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=chromium_executable, headless=True, args=CHROMIUM_ARGS
+        launched = pw.chromium.launch(
+            executable_path=chromium.path,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            env=chromium.launch_env(),
         )
-        yield chromium
-        chromium.close()
+        yield launched
+        launched.close()
 
 
 @pytest.fixture(scope="session")
 def start_server(
-    chromium_executable: str, tmp_path_factory: pytest.TempPathFactory
+    chromium: Chromium, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., ServerProcess]]:
     """Start `python app.py` processes; every one is stopped at the end of the session."""
     started: list[ServerProcess] = []

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from skips import skip_because
 
 from myspinbot.engines.comfyui import ComfyUI
 from myspinbot.engines.comfyui_http import ComfyUIServer
@@ -22,7 +23,7 @@ def comfyui_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyU
     checkout = os.environ.get("MYSPINBOT_TEST_COMFYUI")
     python = os.environ.get("MYSPINBOT_TEST_COMFYUI_PYTHON")
     if not checkout or not python:
-        pytest.skip(f"needs a ComfyUI checkout and its environment: run `{ENABLE}`")
+        skip_because("real ComfyUI tests", "no ComfyUI checkout given", ENABLE)
     process = ComfyUIProcess(Path(checkout), Path(python), tmp_path_factory.mktemp("comfyui"))
     process.start()
     try:

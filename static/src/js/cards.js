@@ -200,7 +200,10 @@ document.addEventListener("alpine:init", () => {
     },
   }));
 
-  // One artifact; `artifact` and `job` come from the surrounding loops.
+  // Cards this near the top are on the first screen: their media load at once, not lazily.
+  const EAGER_CARDS = 3;
+
+  // One artifact; `artifact`, `job` and `position` come from the surrounding loops.
   Alpine.data("artifactItem", () => ({
     get type() {
       return this.artifact.content_type || "";
@@ -228,6 +231,10 @@ document.addEventListener("alpine:init", () => {
 
     get sizeText() {
       return M.formatBytes(Number(this.artifact.size));
+    },
+
+    get loading() {
+      return this.position < EAGER_CARDS ? "eager" : "lazy";
     },
 
     get altText() {

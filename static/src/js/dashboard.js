@@ -4,6 +4,10 @@ document.addEventListener("alpine:init", () => {
 
   const M = window.MySpinBot;
   const MAX_JOBS = 200;
+  // A first snapshot shows this many cards at once and the rest a few per task, so a long
+  // list never holds the page in one long task (each card sets up some sixty bindings).
+  const FIRST_CARDS = 4;
+  const CARDS_PER_TASK = 2;
   const KIND_LABELS = { train: "Train", generate: "Generate" };
   const STATE_WORDS = {
     queued: "is queued",
@@ -35,9 +39,12 @@ document.addEventListener("alpine:init", () => {
     let healthFrameAt = 0;
     let healthTimer = null;
     const lastHeard = new Map();
+    let pending = []; // snapshot jobs not rendered yet, newest first
+    let pendingTimer = null;
 
     return {
       jobs: [],
+      pendingCount: 0,
       loras: [],
       health: null,
       healthError: "",
@@ -76,6 +83,7 @@ document.addEventListener("alpine:init", () => {
       destroy() {
         if (live) live.stop();
         window.clearInterval(clock);
+        window.clearTimeout(pendingTimer);
       },
 
       // --- socket -----------------------------------------------------------
@@ -160,22 +168,51 @@ document.addEventListener("alpine:init", () => {
         const fresh = jobs.filter((j) => j && j.id).sort(newerFirst);
         lastHeard.clear();
         for (const job of fresh) lastHeard.set(job.id, this.progressMark(job));
-        this.jobs = fresh;
+        // A resync keeps the cards it has (x-for reuses them by id): no need to stagger it.
+        const stagger = this.jobs.length === 0 && fresh.length > FIRST_CARDS;
+        pending = stagger ? fresh.slice(FIRST_CARDS) : [];
+        this.pendingCount = pending.length;
+        this.jobs = stagger ? fresh.slice(0, FIRST_CARDS) : fresh;
+        if (stagger) this.renderPendingSoon();
+      },
+
+      renderPendingSoon() {
+        if (pendingTimer !== null) return;
+        pendingTimer = window.setTimeout(() => {
+          pendingTimer = null;
+          this.renderPending(CARDS_PER_TASK);
+          if (pending.length > 0) this.renderPendingSoon();
+        }, 0);
+      },
+
+      renderPending(count = Infinity) {
+        for (const job of pending.splice(0, count)) {
+          if (!this.jobs.some((j) => j.id === job.id)) this.insertJob(job);
+        }
+        this.pendingCount = pending.length;
+      },
+
+      // Every job the page knows, rendered or still waiting for its card.
+      get allJobs() {
+        return this.pendingCount > 0 ? this.jobs.concat(pending) : this.jobs;
       },
 
       upsertJob(job) {
         if (!job || !job.id) return;
         this.announce(job);
         const existing = this.jobs.find((j) => j.id === job.id);
-        if (existing) {
-          Object.assign(existing, job);
-        } else {
-          const at = this.jobs.findIndex((j) => newerFirst(job, j) < 0);
-          if (at === -1) this.jobs.push(job);
-          else this.jobs.splice(at, 0, job);
-          if (this.jobs.length > MAX_JOBS) this.jobs.splice(MAX_JOBS);
-        }
+        const waiting = existing ? null : pending.find((j) => j.id === job.id);
+        if (existing) Object.assign(existing, job);
+        else if (waiting) Object.assign(waiting, job);
+        else this.insertJob(job);
         if (job.kind === "train" && job.state === "completed") this.addLora(job);
+      },
+
+      insertJob(job) {
+        const at = this.jobs.findIndex((j) => newerFirst(job, j) < 0);
+        if (at === -1) this.jobs.push(job);
+        else this.jobs.splice(at, 0, job);
+        if (this.jobs.length > MAX_JOBS) this.jobs.splice(MAX_JOBS);
       },
 
       addLora(job) {
@@ -241,10 +278,10 @@ document.addEventListener("alpine:init", () => {
       },
 
       get summaryText() {
-        const total = this.jobs.length;
+        const total = this.allJobs.length;
         const shown = this.visibleJobs.length;
-        const running = this.jobs.filter((j) => j.state === "active").length;
-        const waiting = this.jobs.filter((j) => j.state === "queued").length;
+        const running = this.countState("active");
+        const waiting = this.countState("queued");
         const parts = [];
         if (this.filtersActive) parts.push(`${shown} of ${total} shown`);
         else parts.push(`${total} ${total === 1 ? "job" : "jobs"}`);
@@ -282,8 +319,9 @@ document.addEventListener("alpine:init", () => {
         const id = this.query.trim();
         this.findMessage = "";
         if (!id) return;
-        const held = this.jobs.find((j) => j.id === id);
+        const held = this.allJobs.find((j) => j.id === id);
         if (held) {
+          this.renderPending();
           this.highlight(id);
           return;
         }
@@ -360,7 +398,7 @@ document.addEventListener("alpine:init", () => {
       },
 
       countState(state) {
-        return this.jobs.filter((j) => j.state === state).length;
+        return this.allJobs.filter((j) => j.state === state).length;
       },
 
       get activityText() {
