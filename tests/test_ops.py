@@ -32,6 +32,7 @@ from skips import skip_because
 
 OPS = REPO / "ops"
 COMPOSE = OPS / "compose.yaml"
+COMPOSE_GPUS = OPS / "compose.gpus.yaml"
 DOCKERFILE = OPS / "Dockerfile"
 PROMETHEUS = OPS / "prometheus" / "prometheus.yml"
 TRAEFIK_STATIC = OPS / "traefik" / "traefik.yml"
@@ -155,6 +156,31 @@ def test_compose_config_with_the_insight_profile_passes_docker_compose(tmp_path)
     insight_env = services["redis-insight"]["environment"]
     assert insight_env["RI_REDIS_PASSWORD"] == DUMMY_SECRETS["REDIS_PASSWORD"]
     assert set(services) >= {"traefik", "redis", "app", "redis-exporter", "grafana"}
+
+
+def test_the_gpu_override_gives_one_generate_worker_per_comfyui(tmp_path):
+    env = base_env(**DUMMY_SECRETS, GPU_BOX_1="http://gpu-a:8188", GPU_BOX_2="http://gpu-b:8188")
+    result = docker_compose_config(env, empty_env_file(tmp_path), "-f", str(COMPOSE_GPUS))
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    urls = {
+        name: service["environment"]["MYSPINBOT_COMFYUI_URL"]
+        for name, service in services.items()
+        if name.startswith("worker-generate-gpu")
+    }
+    assert urls == {
+        "worker-generate-gpu1": "http://gpu-a:8188",
+        "worker-generate-gpu2": "http://gpu-b:8188",
+    }
+    for name in urls:
+        worker = services[name]
+        assert worker["command"] == ["worker", "--queue", "generate"]
+        assert worker["deploy"]["replicas"] == 1 and worker["stop_signal"] == "SIGINT"
+        assert worker["environment"]["REDIS_URL"].startswith("redis://:")
+    if compose_major_version() >= 2:
+        assert "worker-generate" not in services  # its profile is not asked for
+    else:
+        assert services["worker-generate"]["profiles"] == ["cpu-workers"]
 
 
 @pytest.mark.parametrize("profile", [(), ("--profile", "insight")], ids=["plain", "insight"])
