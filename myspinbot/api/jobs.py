@@ -80,7 +80,10 @@ def parse_generate(body: bytes) -> GenerateRequest:
     return parsed
 
 
-QUERY_PARAMETERS = {"myspinbot.jobs.list_jobs": {"kind", "state", "limit"}}
+QUERY_PARAMETERS = {
+    "myspinbot.jobs.list_jobs": {"kind", "state", "limit"},
+    "myspinbot.jobs.preview": {"frame"},  # the dashboard's cache buster, not read
+}
 
 
 @bp.on_request

@@ -35,7 +35,9 @@ def chromium() -> Chromium:
     return found
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running in this thread, and tests
+# after the browser tests (asyncio.run) need it gone.
+@pytest.fixture(scope="package")
 def browser(chromium: Chromium) -> Iterator[Any]:
     from playwright.sync_api import expect, sync_playwright
 
@@ -58,9 +60,12 @@ def start_server(
     """Start `python app.py` processes; every one is stopped at the end of the session."""
     started: list[ServerProcess] = []
 
-    def start(step_seconds: float = 0.1, steps: int = 10) -> ServerProcess:
+    def start(step_seconds: float = 0.1, steps: int = 10, **env: str) -> ServerProcess:
+        """A server; `env` adds settings (MYSPINBOT_COMFYUI_URL=… for engine jobs)."""
         data_dir = tmp_path_factory.mktemp("server") / "data"
-        server = ServerProcess(data_dir, free_port(), step_seconds=step_seconds, steps=steps)
+        server = ServerProcess(
+            data_dir, free_port(), step_seconds=step_seconds, steps=steps, extra_env=env
+        )
         started.append(server)
         server.start()
         return server

@@ -59,6 +59,7 @@ class ServerProcess:
     port: int
     step_seconds: float = 0.1
     steps: int = 10
+    extra_env: dict[str, str] = field(default_factory=dict)
     log_path: Path = field(init=False)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -81,6 +82,7 @@ class ServerProcess:
             MYSPINBOT_MOCK_STEP_SECONDS=str(self.step_seconds),
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.extra_env)
         return env
 
     def start(self, timeout: float = 60.0) -> None:

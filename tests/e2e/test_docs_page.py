@@ -26,7 +26,7 @@ def test_docs_page_renders_every_operation_offline(browser: Any, live_server: An
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{live_server.url}/docs")
-        expect(page.locator(".opblock")).to_have_count(8)
+        expect(page.locator(".opblock")).to_have_count(9)
         assert page.evaluate("window.__probe.csp") == []
         assert errors == [] and outside == []
     finally:

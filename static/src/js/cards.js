@@ -66,6 +66,31 @@ document.addEventListener("alpine:init", () => {
       return `LoRA: ${name}`;
     },
 
+    get result() {
+      return this.job.result || {};
+    },
+
+    // The shot Ollama wrote, when it is not the prompt as typed.
+    get writtenPrompt() {
+      const written = this.result.prompt;
+      return written && written !== this.input.prompt ? written : "";
+    },
+
+    get writtenBy() {
+      return this.result.writer ? `Written by ${this.result.writer}` : "Rendered as";
+    },
+
+    // The engine's latest preview frame while the job runs; its number busts the cache.
+    get previewUrl() {
+      const preview = this.result.preview;
+      if (this.job.state !== "active" || !preview || !preview.frame) return "";
+      return `/api/jobs/${encodeURIComponent(this.job.id)}/preview?frame=${preview.frame}`;
+    },
+
+    get previewAlt() {
+      return `Live preview of job ${this.job.id}, frame ${this.result.preview.frame}`;
+    },
+
     get stateLabel() {
       if (this.job.state === "active" && this.cancelRequested) return "Cancelling";
       return this.state.label;
@@ -243,6 +268,33 @@ document.addEventListener("alpine:init", () => {
 
     get downloadLabel() {
       return `Download ${this.artifact.name} (${this.sizeText})`;
+    },
+  }));
+
+  // One engine server in the health strip; `engine` comes from the surrounding x-for.
+  Alpine.data("engineStat", () => ({
+    get name() {
+      return this.engine.engine === "ollama" ? "Ollama" : "ComfyUI";
+    },
+
+    get label() {
+      return `${this.name} ${this.engine.url}`;
+    },
+
+    get stateText() {
+      if (!this.engine.up) return "Unreachable";
+      return this.engine.version ? `Up · ${this.engine.version}` : "Up";
+    },
+
+    get detailText() {
+      if (!this.engine.up) return this.engine.error || "";
+      if (this.engine.engine === "ollama") return this.engine.model ? `model ${this.engine.model}` : "";
+      const queue = Number(this.engine.queue) || 0;
+      return queue === 0 ? "queue empty" : `${queue} in its queue`;
+    },
+
+    get dotClass() {
+      return this.engine.up ? "bg-emerald-500" : "bg-red-500";
     },
   }));
 

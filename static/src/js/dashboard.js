@@ -452,6 +452,12 @@ document.addEventListener("alpine:init", () => {
         if (h && h.redis && h.redis !== "ok") {
           out.push(`Redis is unreachable (${h.redis}): jobs can’t be queued or updated until it is back.`);
         }
+        for (const engine of this.engines) {
+          if (!engine.up) {
+            const name = engine.engine === "ollama" ? "Ollama" : "ComfyUI";
+            out.push(`${name} at ${engine.url} is unreachable: jobs that need it wait and retry until it is back.`);
+          }
+        }
         if (h && h.workers) {
           for (const queue of ["train", "generate"]) {
             if (Number(h.workers[queue]) === 0) {
@@ -460,6 +466,15 @@ document.addEventListener("alpine:init", () => {
           }
         }
         return out;
+      },
+
+      // Engine servers the workers use (every ComfyUI of a multi-GPU set-up), from /health.
+      get engines() {
+        return this.health && Array.isArray(this.health.engines) ? this.health.engines : [];
+      },
+
+      get hasEngines() {
+        return this.engines.length > 0;
       },
 
       get hasWarnings() {
