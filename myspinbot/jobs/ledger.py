@@ -29,6 +29,7 @@ import redis
 
 from . import keys, scripts
 from .attempt import Attempt, LeaseLost, Stored, StoreUnreachable
+from .lean_script import LeanScript
 from .messages import job_message, template_parts
 from .model import EVENT_FOR_STATE, FINISHED, duration_bucket, iso, loads, now_ms
 from .queues import queue_key
@@ -57,7 +58,7 @@ class Ledger:
         self.lease_ms = int(lease_seconds * 1000)
         self.stopping = stopping or threading.Event()
         self.patience = patience
-        self._scripts = {name: client.register_script(src) for name, src in scripts.SOURCES.items()}
+        self._scripts = {name: LeanScript(client, src) for name, src in scripts.SOURCES.items()}
         self._down = False
 
     # -- plumbing ------------------------------------------------------------------------
