@@ -4,8 +4,8 @@
 moves steadily: every node has a weight (samplers and trainers, which take nearly all
 the time, weigh most) and a node's own steps fill its share. Preview frames are kept as
 the attempt's `preview` file, and the job's result says which frame it is, so a card
-can show the latest one live. Writes are throttled; cancels and shutdowns are noticed
-at every event and at least twice a second (`waiting`).
+can show the latest one live. Writes are throttled, but a node's last step always shows;
+cancels and shutdowns are noticed at every event and at least twice a second (`waiting`).
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ class ProgressListener(RunListener):
         fraction = value / maximum if maximum > 0 else 0.0
         self._advance(fraction)
         label = _label(node or self.current)
-        self._write(f"{label} {int(value)}/{int(maximum)}" if maximum > 0 else label)
+        last_step = maximum > 0 and value >= maximum  # never throttled away: "KSampler 30/30"
+        self._write(f"{label} {int(value)}/{int(maximum)}" if maximum > 0 else label, last_step)
 
     def preview(self, image: bytes, mime: str, node: NodeRef | None) -> None:
         now = time.monotonic()
