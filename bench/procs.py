@@ -99,6 +99,46 @@ def mem_kib(pid: int) -> tuple[int, int]:
     return fields.get("Pss:", fields["Rss:"]), fields["Rss:"]
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_seconds(path: str) -> float:
+    """utime + stime of one /proc stat file (a process's includes its exited threads)."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return 0.0
+    fields = text.rpartition(")")[2].split()  # after "pid (comm)": state is fields[0]
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU seconds a system has used so far, split where the work happens.
+
+    `main`: the server's main thread (ours: Sanic's event loop, HTTP and /ws; seed-node:
+    its one JavaScript thread, HTTP and BullMQ's workers both). `threads`: its other
+    threads and child processes (ours: the in-process workers and the maintenance loop;
+    seed-node: V8's and libuv's helpers). `redis`: the system's redis-server.
+    """
+
+    main: float
+    threads: float
+    redis: float
+
+    def minus(self, before: CpuSample) -> CpuSample:
+        return CpuSample(
+            self.main - before.main, self.threads - before.threads, self.redis - before.redis
+        )
+
+
+def system_cpu(server: int, redis: int) -> CpuSample:
+    main = _stat_seconds(f"/proc/{server}/task/{server}/stat")
+    others = _stat_seconds(f"/proc/{server}/stat") - main
+    others += sum(_stat_seconds(f"/proc/{pid}/stat") for pid in tree_pids(server)[1:])
+    return CpuSample(main, others, sum(_stat_seconds(f"/proc/{p}/stat") for p in tree_pids(redis)))
+
+
 @dataclass
 class MemSample:
     """Memory of one system at one moment, KiB."""

@@ -16,7 +16,7 @@ import orjson
 
 from bench import wrk
 from bench.httpload import build_request, percentile, run_load
-from bench.procs import BenchError
+from bench.procs import BenchError, system_cpu
 from bench.systems import REPO, System, http_get, venv_python
 from bench.ws import Observer
 
@@ -209,10 +209,12 @@ async def e2e(system: System, cfg: Config, observer: str) -> dict[str, Any]:
     done = _Done()
     sub = _Submitted()
     request = build_request("POST", "/api/generate", port, GENERATE_BODY.encode())
+    server, redis = system.pids()
     async with contextlib.AsyncExitStack() as stack:
         obs = None
         if observer == "ws":
             obs = await stack.enter_async_context(Observer(port, done))
+        cpu_before = system_cpu(server, redis)
         t_first = time.time()
         load = await run_load(
             port,
@@ -229,6 +231,7 @@ async def e2e(system: System, cfg: Config, observer: str) -> dict[str, Any]:
         if obs is None or ws_closed:  # a dropped listener: the rest is read from the API
             rest = [i for i in sub.ids if i not in done.finished and i not in done.failed]
             await _wait_status(port, rest, max(1.0, deadline - time.monotonic()))
+        cpu = system_cpu(server, redis).minus(cpu_before)  # before the final status reads
     missing = [i for i in sub.ids if i not in done.finished]
     checked = await _status_of(port, missing, timeout=120.0) if missing else {}
     unknown = sum(1 for i in missing if i not in checked)
@@ -257,6 +260,11 @@ async def e2e(system: System, cfg: Config, observer: str) -> dict[str, Any]:
         if done.last_done_wall
         else None,
         "jobs_per_s": round(len(finished) / span, 1) if span else None,
+        # CPU per completed job, submission, events and the /api/status follow-up included
+        "cpu_us_per_job": {
+            part: round(seconds * 1e6 / len(finished), 1) if finished else None
+            for part, seconds in vars(cpu).items()
+        },
     }
 
 

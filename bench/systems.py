@@ -174,6 +174,11 @@ class System:
         out = [p.pid for p in (self.proc, self.redis.proc) if p is not None]
         return out
 
+    def pids(self) -> tuple[int, int]:
+        """(server, redis-server) pids of the running system."""
+        assert self.proc is not None and self.redis.proc is not None
+        return self.proc.pid, self.redis.proc.pid
+
     def env(self, mock_steps: int, mock_step_seconds: float, data_dir: Path) -> dict[str, str]:
         env = {
             k: v
