@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 from sanic import Sanic
 
@@ -19,6 +20,12 @@ from ..jobs.worker import redis_client
 from .supervisor import Supervisor, defer_shutdown_signals
 
 log = logging.getLogger("myspinbot.server")
+
+# In one process the worker threads share the GIL with the event loop. Python hands it
+# over every 5 ms by default; 1 ms gives it back to HTTP and /ws sooner while a pipeline
+# computes (bench busy scenario, three A/B pairs: status p99 under load 16.2 -> 13.9 ms,
+# /ws delivery 16.7 -> 13.3 ms; zero-work throughput unchanged within the noise).
+SHARED_GIL_SWITCH_INTERVAL = 0.001
 
 
 class Background:
@@ -58,6 +65,7 @@ def setup_background(app: Sanic) -> None:
 
 
 async def _start(app: Sanic) -> None:
+    sys.setswitchinterval(SHARED_GIL_SWITCH_INTERVAL)
     app.ctx.background = Background(app.ctx.settings)
     app.ctx.background.start()
 
