@@ -27,7 +27,7 @@ from bench.ws import Observer
 BUSY_MOCK = (10, 0.0)  # ten progress writes, then the clip: no sleep anywhere
 STATUS_CONNS = 4  # a dashboard's worth of pollers, not a load test
 IDLE_JOBS = 20
-BACKLOG = 40  # jobs kept waiting per queue while the busy phase runs
+BACKLOG = 40  # clips submitted every 2 s while the busy phase runs
 
 
 class _Deliveries:
@@ -130,7 +130,8 @@ async def busy(system: System, seconds: float) -> dict[str, Any]:
 
 
 async def _keep_busy(port: int, stop: asyncio.Event) -> None:
-    """Top both queues up to BACKLOG waiting jobs, every prompt new (no cached clip)."""
+    """Every 2 s, BACKLOG more clips (one training job per four), every prompt new (no
+    cached clip): the queues only grow, so the workers never run dry while it lasts."""
     n = 0
     while not stop.is_set():
         for _ in range(BACKLOG):
