@@ -33,20 +33,45 @@ function cssArgs(extra = []) {
   return [tailwindBin(), "-i", join(src, "app.css"), "-o", join(dist, "app.css"), ...extra];
 }
 
-// Alpine's CSP build reads every global once when it loads and skips the few whose getter
-// the browser reports as a deprecated API. Chromium 156 reports `window.fence` too (Lighthouse:
-// "Uses deprecated APIs · FencedFrame"), so the bundle skips it as well. If an Alpine upgrade
-// rewrites that line, the build stops here instead of quietly shipping the warning again.
-const ALPINE_SKIP = 'if (key === "styleMedia" || key === "sharedStorage")';
-const alpineSkipsFence = {
-  name: "alpine-skips-fence",
+// Two changes to Alpine's CSP build, made as it is bundled. If an Alpine upgrade rewrites
+// either line, the build stops here instead of quietly dropping the change.
+const ALPINE_PATCHES = [
+  {
+    // It reads every global once when it loads and skips the few whose getter the browser
+    // reports as a deprecated API; Chromium 156 reports `window.fence` too (Lighthouse:
+    // "Uses deprecated APIs · FencedFrame").
+    find: 'if (key === "styleMedia" || key === "sharedStorage")',
+    replace: 'if (key === "styleMedia" || key === "sharedStorage" || key === "fence")',
+  },
+  {
+    // It tokenizes and parses an expression anew every time an effect evaluates it. The
+    // parsed tree is never changed and its evaluator holds no state, so one parse per
+    // expression string is kept.
+    find: "function generateRuntimeFunction(expression) {",
+    replace:
+      "const parsedExpressions = new Map();\n" +
+      "function generateRuntimeFunction(expression) {\n" +
+      "  let parsed = parsedExpressions.get(expression);\n" +
+      "  if (parsed === undefined) {\n" +
+      "    parsed = parseRuntimeFunction(expression);\n" +
+      "    parsedExpressions.set(expression, parsed);\n" +
+      "  }\n" +
+      "  return parsed;\n" +
+      "}\n" +
+      "function parseRuntimeFunction(expression) {",
+  },
+];
+const alpinePatches = {
+  name: "alpine-patches",
   setup(pluginBuild) {
     pluginBuild.onLoad({ filter: /@alpinejs[\\/]csp[\\/]dist[\\/]module\.esm\.js$/ }, (args) => {
-      const source = readFileSync(args.path, "utf8");
-      if (!source.includes(ALPINE_SKIP)) {
-        throw new Error(`${args.path}: Alpine's list of skipped globals moved; see alpineSkipsFence`);
+      let contents = readFileSync(args.path, "utf8");
+      for (const { find, replace } of ALPINE_PATCHES) {
+        if (contents.split(find).length !== 2) {
+          throw new Error(`${args.path}: no single "${find}"; see ALPINE_PATCHES`);
+        }
+        contents = contents.replace(find, replace);
       }
-      const contents = source.replace(ALPINE_SKIP, `${ALPINE_SKIP.slice(0, -1)} || key === "fence")`);
       return { contents, loader: "js" };
     });
   },
@@ -70,7 +95,7 @@ async function minifiedBundle(names, outfile) {
     sourcemap: "linked",
     outfile,
     logLevel: "warning",
-    plugins: [alpineSkipsFence],
+    plugins: [alpinePatches],
   });
 }
 
