@@ -122,6 +122,9 @@ def open_dashboard(browser: Any) -> Iterator[Callable[..., Probe]]:
 
         page.on("dialog", on_dialog)
         probe.response = page.goto(f"{server.url}/")
+        # Alpine starts after the load event (once its globals snapshot is in): a person
+        # acts on the page once it has, and so does every test.
+        page.wait_for_function("() => window.__probe.alpine === true", timeout=EXPECT_TIMEOUT_MS)
         return probe
 
     yield open_page

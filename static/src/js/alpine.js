@@ -1,8 +1,8 @@
 // Alpine (its CSP build), bundled last so every component above has registered its
-// alpine:init listener. Its module snapshots every global value when it loads (some 15 ms);
-// starting it in a task of its own keeps that and the page's set-up from adding up to one
-// long task.
+// alpine:init listener. It starts once its snapshot of the page's globals, which the
+// build spreads over several short tasks (static/build.mjs), is complete: expressions
+// are refused access to those globals, so none may run before.
 import Alpine from "@alpinejs/csp";
 
 window.Alpine = Alpine;
-window.setTimeout(() => Alpine.start(), 0);
+Alpine.globalsReady.then(() => window.setTimeout(() => Alpine.start(), 0)); // a task of its own
