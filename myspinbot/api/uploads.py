@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
 from sanic import Request
 
 from ..config import Settings
@@ -58,6 +57,10 @@ def sniff_audio(head: bytes) -> tuple[str, str] | None:
 
 def inspect_image(path: Path, max_pixels: int) -> tuple[str, str, tuple[int, int]]:
     """(content type, extension, size) of a PNG/JPEG/WebP, refusing bombs before decoding."""
+    # Imported on the first upload: Pillow and its codecs are ~2.3 MiB (PSS) that a server
+    # nobody trains on need not carry.
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
