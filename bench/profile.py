@@ -86,7 +86,8 @@ def shares(stacks: Counter[tuple[str, ...]]) -> tuple[Counter[str], Counter[str]
 
 
 def table(title: str, counts: Counter[str], total: int, rows: int) -> str:
-    wanted = [(n, c) for n, c in counts.most_common() if not n.endswith(SCAFFOLD)]
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))  # ties: by name
+    wanted = [(n, c) for n, c in ranked if not n.endswith(SCAFFOLD)]
     lines = [title, f"{'share':>6}  function (file)"]
     lines += [f"{100 * c / total:5.1f}%  {name}" for name, c in wanted[:rows]]
     return "\n".join(lines)
