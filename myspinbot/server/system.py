@@ -65,7 +65,8 @@ def setup_background(app: Sanic) -> None:
 
 
 async def _start(app: Sanic) -> None:
-    sys.setswitchinterval(SHARED_GIL_SWITCH_INTERVAL)
+    if app.ctx.settings.inprocess_workers:  # no worker threads: nothing shares the GIL
+        sys.setswitchinterval(SHARED_GIL_SWITCH_INTERVAL)
     app.ctx.background = Background(app.ctx.settings)
     app.ctx.background.start()
 

@@ -274,7 +274,7 @@ document.addEventListener("alpine:init", () => {
   // One engine server in the health strip; `engine` comes from the surrounding x-for.
   Alpine.data("engineStat", () => ({
     get name() {
-      return this.engine.engine === "ollama" ? "Ollama" : "ComfyUI";
+      return M.engineName(this.engine);
     },
 
     get label() {

@@ -454,8 +454,7 @@ document.addEventListener("alpine:init", () => {
         }
         for (const engine of this.engines) {
           if (!engine.up) {
-            const name = engine.engine === "ollama" ? "Ollama" : "ComfyUI";
-            out.push(`${name} at ${engine.url} is unreachable: jobs that need it wait and retry until it is back.`);
+            out.push(`${M.engineName(engine)} at ${engine.url} is unreachable: jobs that need it wait and retry until it is back.`);
           }
         }
         if (h && h.workers) {

@@ -200,6 +200,11 @@
     return n;
   }
 
+  // An engine entry of /health as a person names it.
+  function engineName(engine) {
+    return engine.engine === "ollama" ? "Ollama" : "ComfyUI";
+  }
+
   function shortId(id) {
     const s = String(id || "");
     return s.length > 10 ? `${s.slice(0, 4)}…${s.slice(-4)}` : s;
@@ -218,5 +223,6 @@
     parseTime,
     charLength,
     shortId,
+    engineName,
   });
 })();
