@@ -19,6 +19,7 @@ const scripts = [
   "cards.js",
   "generate-form.js",
   "train-form.js",
+  "progressive.js",
   "alpine.js",
 ];
 

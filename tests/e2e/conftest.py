@@ -102,11 +102,11 @@ def open_dashboard(browser: Any) -> Iterator[Callable[..., Probe]]:
     contexts: list[Any] = []
     probes: list[Probe] = []
 
-    def open_page(server: ServerProcess, **context_options: Any) -> Probe:
+    def open_page(server: ServerProcess, init_script: str = "", **context_options: Any) -> Probe:
         options = {"viewport": {"width": 1360, "height": 900}, **context_options}
         context = browser.new_context(**options)
         contexts.append(context)
-        context.add_init_script(PROBE_SCRIPT)
+        context.add_init_script(PROBE_SCRIPT + init_script)
         page = context.new_page()
         probe = Probe(page)
         probes.append(probe)
@@ -122,9 +122,10 @@ def open_dashboard(browser: Any) -> Iterator[Callable[..., Probe]]:
 
         page.on("dialog", on_dialog)
         probe.response = page.goto(f"{server.url}/")
-        # Alpine starts after the load event (once its globals snapshot is in): a person
-        # acts on the page once it has, and so does every test.
-        page.wait_for_function("() => window.__probe.alpine === true", timeout=EXPECT_TIMEOUT_MS)
+        # Alpine starts after the load event (once its globals snapshot is in) and sets the
+        # page up over a few tasks (static/src/js/progressive.js): every test acts on the
+        # page once it is all set up.
+        page.wait_for_function("() => window.__probe.started === true", timeout=EXPECT_TIMEOUT_MS)
         return probe
 
     yield open_page

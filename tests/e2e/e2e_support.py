@@ -42,7 +42,7 @@ document.addEventListener("securitypolicyviolation", (e) => {
   window.__probe.csp.push(`${e.violatedDirective} blocked ${e.blockedURI || "inline"}`);
 });
 window.addEventListener("error", (e) => { window.__probe.errors.push(String(e.message)); });
-document.addEventListener("alpine:initialized", () => { window.__probe.alpine = true; });
+document.addEventListener("myspinbot:started", () => { window.__probe.started = true; });
 """
 
 

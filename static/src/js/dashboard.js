@@ -4,8 +4,9 @@ document.addEventListener("alpine:init", () => {
 
   const M = window.MySpinBot;
   const MAX_JOBS = 200;
-  // A first snapshot shows this many cards at once and the rest a few per task, so a long
-  // list never holds the page in one long task (each card sets up some sixty bindings).
+  // A first snapshot renders this many cards at once and the rest a few per task, so a long
+  // list never holds the page in one long task (each card is cloned and bound, and its
+  // contents set up in later tasks: see progressive.js).
   const FIRST_CARDS = 4;
   const CARDS_PER_TASK = 2;
   const KIND_LABELS = { train: "Train", generate: "Generate" };

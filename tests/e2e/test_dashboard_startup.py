@@ -1,0 +1,77 @@
+"""The dashboard sets itself up over several short tasks (static/src/js/progressive.js)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import expect
+
+from .e2e_support import ServerProcess, job_card
+
+pytestmark = pytest.mark.browser
+
+# Runs in the task in which Alpine has started, before any later set-up task: a focus then
+# must set up everything at once, before the focus's own handlers see the page.
+FOCUS_AT_START = """
+document.addEventListener("alpine:initialized", () => {
+  const prompt = document.getElementById("prompt");
+  const waiting = document.querySelectorAll("[x-init-later]").length;
+  const boundBefore = Boolean(prompt._x_model);
+  prompt.dispatchEvent(new FocusEvent("focusin", { bubbles: true }));
+  window.__startup = {
+    waiting,
+    boundBefore,
+    boundAfter: Boolean(prompt._x_model),
+    left: document.querySelectorAll("[x-init-later]").length,
+    started: "started" in document.documentElement.dataset,
+  };
+});
+"""
+
+# Notes, for each job card as it enters the page, whether it is still waiting for its
+# contents and hidden meanwhile (the observer runs before any later set-up task).
+CARDS_AS_INSERTED = """
+window.__cards = [];
+new MutationObserver((records) => {
+  for (const record of records) {
+    for (const node of record.addedNodes) {
+      if (!(node instanceof HTMLElement) || !node.classList.contains("job-card")) continue;
+      window.__cards.push({
+        waiting: node.hasAttribute("x-init-later"),
+        display: getComputedStyle(node).display,
+      });
+    }
+  }
+}).observe(document, { childList: true, subtree: true });
+"""
+
+
+def test_a_first_focus_sets_up_the_whole_page_at_once(
+    live_server: ServerProcess, open_dashboard: Callable
+) -> None:
+    page = open_dashboard(live_server, init_script=FOCUS_AT_START).page
+    startup = page.evaluate("window.__startup")
+    assert startup["waiting"] > 0, "Alpine's first pass set up every region itself"
+    assert not startup["boundBefore"], "the prompt was set up before its region's turn"
+    assert startup["boundAfter"] and startup["left"] == 0 and startup["started"], startup
+    page.get_by_label("Prompt").fill("a lighthouse at dusk")
+    expect(page.locator("#prompt-count")).to_contain_text("20 /")
+
+
+def test_cards_appear_whole_from_the_snapshot_and_live(
+    live_server: ServerProcess, open_dashboard: Callable
+) -> None:
+    before = live_server.generate("a card from the snapshot")
+    page = open_dashboard(live_server, init_script=CARDS_AS_INSERTED).page
+    expect(job_card(page, before["id"]).locator('[data-role="title"]')).to_have_text(
+        "a card from the snapshot"
+    )
+    after = live_server.generate("a card that arrives live")
+    expect(job_card(page, after["id"]).locator('[data-role="title"]')).to_have_text(
+        "a card that arrives live"
+    )
+    cards = page.evaluate("window.__cards")
+    assert len(cards) >= 2
+    assert all(card == {"waiting": True, "display": "none"} for card in cards), cards
+    expect(page.locator(".job-card[x-init-later]")).to_have_count(0)
