@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import expect
 
-from .e2e_support import ServerProcess, job_card
+from .e2e_support import ServerProcess, job_card, submit_prompt
 
 pytestmark = pytest.mark.browser
 
@@ -75,3 +75,13 @@ def test_cards_appear_whole_from_the_snapshot_and_live(
     assert len(cards) >= 2
     assert all(card == {"waiting": True, "display": "none"} for card in cards), cards
     expect(page.locator(".job-card[x-init-later]")).to_have_count(0)
+
+
+def test_a_new_card_is_scrolled_into_view_once_it_shows(
+    live_server: ServerProcess, open_dashboard: Callable
+) -> None:
+    # On a phone the job list is below both forms: sending a prompt brings its card into
+    # view, which only works once the card is set up and shown.
+    page = open_dashboard(live_server, viewport={"width": 412, "height": 823}).page
+    job_id = submit_prompt(page, "a card worth scrolling to")
+    expect(job_card(page, job_id)).to_be_in_viewport()

@@ -235,10 +235,13 @@ document.addEventListener("alpine:init", () => {
         window.setTimeout(() => {
           if (this.highlightId === id) this.highlightId = "";
         }, 6000);
-        this.$nextTick(() => {
-          const el = document.getElementById(`job-${id}`);
-          if (el) el.scrollIntoView({ block: "nearest", behavior: "smooth" });
-        });
+        // Once its card is rendered, and shown: a card shows once it is set up.
+        this.$nextTick(() =>
+          M.afterSetUp(() => {
+            const el = document.getElementById(`job-${id}`);
+            if (el) el.scrollIntoView({ block: "nearest", behavior: "smooth" });
+          }),
+        );
       },
 
       // --- announcements (aria-live) -------------------------------------------

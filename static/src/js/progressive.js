@@ -6,7 +6,8 @@
 // the attribute until its last child is set up, so CSS can hide what is not ready yet
 // (a job card). The first key press, pointer press or focus sets up everything left at
 // once, before that event's own handlers: nothing a person touches is inert. Each time
-// nothing is left, `<html data-started>` is set and `myspinbot:started` is dispatched.
+// nothing is left, `<html data-started>` is set and `myspinbot:started` is dispatched;
+// `MySpinBot.afterSetUp(callback)` runs a callback then (at once when nothing is left).
 document.addEventListener("alpine:init", () => {
   "use strict";
 
@@ -19,6 +20,7 @@ document.addEventListener("alpine:init", () => {
   let current = null; // the region whose child is being set up
   let discovered = null; // children of regions met meanwhile: they go first
   let scheduled = false;
+  let callbacks = []; // for when nothing is left
   const channel = new MessageChannel();
   channel.port1.onmessage = () => work();
 
@@ -88,8 +90,16 @@ document.addEventListener("alpine:init", () => {
     } else {
       document.documentElement.dataset.started = "";
       document.dispatchEvent(new CustomEvent("myspinbot:started"));
+      const due = callbacks;
+      callbacks = [];
+      for (const callback of due) callback();
     }
   }
+
+  window.MySpinBot.afterSetUp = (callback) => {
+    if (pending.length > 0) callbacks.push(callback);
+    else callback();
+  };
 
   function setUpEverything() {
     if (pending.length > 0) work(Infinity);
