@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import redis
 from reliability_support import create_job, job, redis_server
+from support import wait_until
 
 from myspinbot.jobs import keys, scripts
 from myspinbot.jobs.ledger import Attempt, LeaseLost, Ledger, StoreUnreachable
@@ -49,6 +50,20 @@ def test_claim_moves_queued_to_active_with_a_new_attempt(ledger: Ledger, client)
     record = job(client, job_id)
     assert record["state"] == "active" and record["attempt"] == 1 and record["started_at"]
     assert client.zscore(keys.LEASES, job_id) is not None
+
+
+def test_close_closes_the_connections_each_thread_opened(client: redis.Redis) -> None:
+    ledger = Ledger(client, lease_seconds=30)
+    before = len(client.client_list())
+    threads = [threading.Thread(target=ledger.claim, args=(create_job(client),)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(client.client_list()) == before + 3  # one per thread, outside the pool
+    ledger.close()
+    wait_until(lambda: len(client.client_list()) == before, message="Redis to drop them")
+    assert ledger.claim(create_job(client)) is not None  # and it still works after
 
 
 def test_a_second_claim_of_the_same_job_is_refused(ledger: Ledger, client) -> None:

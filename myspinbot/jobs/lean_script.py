@@ -5,7 +5,8 @@ check-in, the retry wrapper, its event dispatch and argument filters) for each c
 worker makes one or two calls per job, and those layers were about half of its time.
 Here each thread keeps one connection and sends EVALSHA on it directly. Errors are the
 same as redis-py's: a lost connection raises ConnectionError or TimeoutError (the ledger
-retries), and a Redis that forgot the script (it restarted) gets it again at once.
+retries), and a Redis that forgot the script (it restarted) gets it again at once. The
+connections are the script's own, outside the client's pool: `close()` closes them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class LeanScript:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
         self._local = threading.local()
+        self._opened: list[Any] = []  # every thread's connection, for close()
+        self._opened_lock = threading.Lock()
 
     def __call__(self, keys: list[Any], args: list[Any]) -> Any:
         connection = self._connection()
@@ -48,4 +51,13 @@ class LeanScript:
         if connection is None:
             connection = self.pool.connection_class(**self.pool.connection_kwargs)
             self._local.connection = connection
+            with self._opened_lock:
+                self._opened.append(connection)
         return connection
+
+    def close(self) -> None:
+        """Close every thread's connection; a later call opens its socket again."""
+        with self._opened_lock:
+            opened = list(self._opened)
+        for connection in opened:
+            connection.disconnect()

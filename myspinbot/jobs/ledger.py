@@ -61,6 +61,11 @@ class Ledger:
         self._scripts = {name: LeanScript(client, src) for name, src in scripts.SOURCES.items()}
         self._down = False
 
+    def close(self) -> None:
+        """Close the scripts' own connections (the client's pool is its owner's to close)."""
+        for script in self._scripts.values():
+            script.close()
+
     # -- plumbing ------------------------------------------------------------------------
 
     def _retrying(self, call: Any) -> tuple[Any, bool]:

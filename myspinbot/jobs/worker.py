@@ -91,6 +91,7 @@ class WorkerRuntime:
                 self.client.zrem(keys.workers(queue), self.identity)
         except redis.RedisError:
             pass
+        self.ledger.close()
 
     def _beat_loop(self) -> None:
         interval = min(2.0, self.settings.lease_seconds / 3)
