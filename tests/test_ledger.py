@@ -227,6 +227,36 @@ def test_a_finish_whose_reply_was_lost_is_not_mistaken_for_a_lost_lease(
     assert client.hget(keys.FINISHED_COUNTS, "generate:completed") == b"1"
 
 
+def test_a_pop_claim_whose_reply_was_lost_returns_the_job_it_claimed(
+    ledger: Ledger, client
+) -> None:
+    first, second = create_job(client, "first"), create_job(client, "second")
+    ledger._scripts["pop_claim"] = LostReply(ledger._scripts["pop_claim"])
+    popped = ledger.pop_claim("generate")
+    assert isinstance(popped, tuple) and popped[1].job_id == first
+    assert popped[0] == job_message("generate", first)
+    ledger.progress(popped[1], 50, "half")  # it passes the fence: the claim is really ours
+    assert job(client, second)["state"] == "queued"
+    assert client.llen(queue_key("generate")) == 1
+
+
+def test_a_finish_whose_reply_was_lost_returns_the_next_job_it_claimed(
+    ledger: Ledger, client
+) -> None:
+    first, second, third = (create_job(client, name) for name in ("first", "second", "third"))
+    client.delete(queue_key("generate"))  # claim the first by id; the others stay queued
+    client.lpush(queue_key("generate"), job_message("generate", second))
+    client.lpush(queue_key("generate"), job_message("generate", third))
+    attempt = claimed(ledger, first)
+    ledger._scripts["finish_next"] = LostReply(ledger._scripts["finish_next"])
+    popped = ledger.finish(attempt, "completed", message="done", artifacts=[], next_from="generate")
+    assert job(client, first)["state"] == "completed"
+    assert isinstance(popped, tuple) and popped[1].job_id == second
+    ledger.progress(popped[1], 50, "half")
+    assert job(client, third)["state"] == "queued"
+    assert client.llen(queue_key("generate")) == 1
+
+
 def test_writes_ride_out_a_redis_restart(redis_binary: str, tmp_path: Path) -> None:
     with redis_server(redis_binary, tmp_path / "redis") as server:
         conn = redis_client(server.url)

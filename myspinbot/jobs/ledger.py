@@ -12,7 +12,8 @@ Redis may vanish for a while (a restart, a failover). Writes are retried with
 backoff for up to `patience` seconds, so a running job rides out a short outage.
 A retried write may have been applied once already (the reply was lost, not the
 command); each claim therefore stamps a random owner token on the job, by which an
-ambiguous outcome is recognised as ours.
+ambiguous outcome is recognised as ours, and a retried pop returns the job its lost try
+claimed rather than leaving it to wait out its lease.
 """
 
 from __future__ import annotations
@@ -97,6 +98,21 @@ class Ledger:
         script = self._scripts[name]
         return self._retrying(lambda: script(keys=[keys.job(job_id)], args=args))
 
+    def _claiming(
+        self, name: str, script_keys: list[str], head: list[Any], tail: list[Any]
+    ) -> tuple[list[Any], bool]:
+        """Like _call, for a script that pops and claims: `head`, a retry flag, `tail`.
+        A retry follows a lost reply, so it asks the script for what the lost try claimed."""
+        script = self._scripts[name]
+        retry = ["0"]
+
+        def call() -> Any:
+            args = [*head, retry[0], *tail]
+            retry[0] = "1"
+            return script(keys=script_keys, args=args)
+
+        return self._retrying(call)
+
     def _write(self, job_id: str, block: list[Any]) -> tuple[list[Any], bool]:
         return self._call("write", job_id, scripts.script_args(job_id, block))
 
@@ -168,11 +184,8 @@ class Ledger:
         handle as it is), or None when the queue is empty.
         """
         owner, args = self._claim_args()
-        reply, _ = self._retrying(
-            lambda: self._scripts["pop_claim"](
-                keys=[], args=[keys.PREFIX, queue_key(kind), *template_parts(kind), *args]
-            )
-        )
+        head = [keys.PREFIX, queue_key(kind), *template_parts(kind), *args]
+        reply, _ = self._claiming("pop_claim", [], head, [])
         return _popped(reply, owner)
 
     def release(self, kind: str, job_id: str) -> None:
@@ -257,10 +270,11 @@ class Ledger:
         attempt.job["state"] = state
         owner, claim = self._claim_args()
         head = [queue_key(next_from), *template_parts(next_from)] if next_from else ["", "", ""]
-        reply, failed = self._call(
+        reply, failed = self._claiming(
             "finish_next",
-            attempt.job_id,
-            [keys.PREFIX, attempt.job_id, *head, *claim, *block],
+            [keys.job(attempt.job_id)],
+            [keys.PREFIX, attempt.job_id, *head, *claim],
+            block,
         )
         self._fenced(attempt, (state,), _text(reply[0]), failed)
         return _popped(reply[2], owner)

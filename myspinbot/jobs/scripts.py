@@ -161,11 +161,28 @@ local function claim(id, lease, owner, started)
                  2, 'message', '"cancelled"', 'finished_at', started}
   return write(P .. 'job:' .. id, id, block, 1)
 end
+-- After a lost reply: the job an earlier try of this same call claimed (the owner token
+-- is the call's own), found among the running jobs, as pop_claim returns it.
+local function claimed_before(t1, t2, owner)
+  for _, id in ipairs(redis.call('ZRANGE', P .. 'leases', 0, -1)) do
+    local cur = redis.call('HMGET', P .. 'job:' .. id, 'owner', 'state', 'doc', 'attempt',
+                           'handbacks')
+    if cur[1] == owner and cur[2] == 'active' then
+      return {'claimed', t1 .. id .. t2, 'ok', '', cur[3], cur[4], cur[5] or '0', {}}
+    end
+  end
+  return {'empty', {}}
+end
 -- Pop the next message of a queue and claim its job, skipping messages of jobs that are
 -- no longer queued (a cancelled job's, a duplicate). Messages are stamped from a template
--- (messages.py): the job id sits between its two parts. Returns {'empty', skipped},
--- {'foreign', message, skipped} or {'claimed', message, claim result..., skipped}.
-local function pop_claim(queue, t1, t2, lease, owner, started)
+-- (messages.py): the job id sits between its two parts. A retry ('1') first returns what
+-- its earlier try claimed. Returns {'empty', skipped}, {'foreign', message, skipped} or
+-- {'claimed', message, claim result..., skipped}.
+local function pop_claim(queue, t1, t2, lease, owner, started, retry)
+  if retry == '1' then
+    local before = claimed_before(t1, t2, owner)
+    if before[1] == 'claimed' then return before end
+  end
   local skipped = {}
   for _ = 1, 16 do
     local message = redis.call('RPOP', queue)
@@ -220,20 +237,28 @@ WRITE = _PRELUDE + "\nreturn write(KEYS[1], ARGV[2], ARGV, 3)\n"
 # KEYS[1] job hash. ARGV: prefix, id, lease (ms), owner token, started_at (JSON).
 CLAIM = _PRELUDE + "\nreturn claim(ARGV[2], ARGV[3], ARGV[4], ARGV[5])\n"
 
-# ARGV: prefix, queue key, the message template's two parts, lease, owner, started_at.
-POP_CLAIM = _PRELUDE + "\nreturn pop_claim(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])\n"
+# ARGV: prefix, queue key, the message template's two parts, lease, owner, started_at,
+# retry ('1' when an earlier try's reply was lost).
+POP_CLAIM = (
+    _PRELUDE + "\nreturn pop_claim(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])\n"
+)
 
 # KEYS[1] job hash. ARGV: prefix, id, the next claim's queue key ('' for none), template
-# parts, lease, owner, started_at, then the block of write_args for this job's end.
+# parts, lease, owner, started_at, retry, then the block of write_args for this job's end.
 # One round trip ends a job and takes the worker's next one, as BullMQ's
-# moveToFinished does. Returns {end result..., next claim (pop_claim's reply)}.
+# moveToFinished does. Returns {end result..., next claim (pop_claim's reply)}. A retry
+# whose end is refused (its earlier try made it) still returns that try's next claim.
 FINISH_NEXT = (
     _PRELUDE
     + """
-local r = write(KEYS[1], ARGV[2], ARGV, 9)
+local r = write(KEYS[1], ARGV[2], ARGV, 10)
 local nxt = {'empty', {}}
-if ARGV[3] ~= '' and (r[1] == 'ok' or r[1] == 'cancelled') then
-  nxt = pop_claim(ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+if ARGV[3] ~= '' then
+  if r[1] == 'ok' or r[1] == 'cancelled' then
+    nxt = pop_claim(ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9])
+  elseif ARGV[9] == '1' then
+    nxt = claimed_before(ARGV[4], ARGV[5], ARGV[7])
+  end
 end
 return {r[1], r[2], nxt}
 """
