@@ -11,14 +11,14 @@ from .e2e_support import ServerProcess, job_card, submit_prompt
 
 pytestmark = pytest.mark.browser
 
-# Runs in the task in which Alpine has started, before any later set-up task: a focus then
-# must set up everything at once, before the focus's own handlers see the page.
-FOCUS_AT_START = """
+# Runs in the task in which Alpine has started, before any later set-up task: a person's
+# first event then must set up everything at once, before the event's own handlers.
+INPUT_AT_START = """
 document.addEventListener("alpine:initialized", () => {
   const prompt = document.getElementById("prompt");
   const waiting = document.querySelectorAll("[x-init-later]").length;
   const boundBefore = Boolean(prompt._x_model);
-  prompt.dispatchEvent(new FocusEvent("focusin", { bubbles: true }));
+  prompt.dispatchEvent(new EVENT_CLASS("EVENT_TYPE", { bubbles: true }));
   window.__startup = {
     waiting,
     boundBefore,
@@ -47,10 +47,20 @@ new MutationObserver((records) => {
 """
 
 
-def test_a_first_focus_sets_up_the_whole_page_at_once(
-    live_server: ServerProcess, open_dashboard: Callable
+@pytest.mark.parametrize(
+    ("event_class", "event_type"),
+    [
+        ("FocusEvent", "focusin"),
+        ("KeyboardEvent", "keydown"),
+        ("PointerEvent", "pointerdown"),
+        ("MouseEvent", "click"),
+    ],
+)
+def test_a_first_input_sets_up_the_whole_page_at_once(
+    event_class: str, event_type: str, live_server: ServerProcess, open_dashboard: Callable
 ) -> None:
-    page = open_dashboard(live_server, init_script=FOCUS_AT_START).page
+    script = INPUT_AT_START.replace("EVENT_CLASS", event_class).replace("EVENT_TYPE", event_type)
+    page = open_dashboard(live_server, init_script=script).page
     startup = page.evaluate("window.__startup")
     assert startup["waiting"] > 0, "Alpine's first pass set up every region itself"
     assert not startup["boundBefore"], "the prompt was set up before its region's turn"

@@ -4,15 +4,16 @@
 // set up at once and its children in later tasks, a few per task within a time budget, in
 // document order, a region inside a child going before the next child. The region keeps
 // the attribute until its last child is set up, so CSS can hide what is not ready yet
-// (a job card). The first key press, pointer press or focus sets up everything left at
-// once, before that event's own handlers: nothing a person touches is inert. Each time
+// (a job card). The first key press, pointer press, click (assistive technologies click
+// without a press) or focus sets up everything left at once, before that event's own
+// handlers, which see it: nothing a person touches is inert. Each time
 // nothing is left, `<html data-started>` is set and `myspinbot:started` is dispatched;
 // `MySpinBot.afterSetUp(callback)` runs a callback then (at once when nothing is left).
 document.addEventListener("alpine:init", () => {
   "use strict";
 
   const BUDGET_MS = 4; // of work per task: 16 ms on a phone 4x slower, a long task is 50 ms
-  const INPUT_EVENTS = ["keydown", "pointerdown", "focusin"];
+  const INPUT_EVENTS = ["keydown", "pointerdown", "click", "focusin"];
   const pending = []; // children still to set up, in order: {region, child}
   // region -> what it waits for: its children not set up yet, and the regions met inside them
   const left = new Map();
