@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import selectors
 import signal
@@ -126,6 +127,68 @@ def test_second_server_on_same_data_dir_is_refused(tmp_path, make_server):
     assert f"pid {os.getpid()}" in message and "MYSPINBOT_DATA_DIR" in message
     with client(first.url) as conn:
         assert conn.ping()
+
+
+# Holds a data dir's lock as a dead server's last redis process would: the lock file names
+# a process that is gone, and the lock is released when a line arrives on stdin.
+LINGERING_HOLDER = """
+import fcntl, os, subprocess, sys
+gone = subprocess.Popen(["true"]); gone.wait()
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.ftruncate(fd, 0); os.pwrite(fd, f"{gone.pid}\\n".encode(), 0)
+print("held", flush=True)
+sys.stdin.readline()
+"""
+
+
+class WaitingForLock(logging.Handler):
+    """Set once the embedded server says it is waiting for its data dir's lock."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "waiting for its lock" in record.getMessage():
+            self.seen.set()
+
+
+def test_a_lock_held_after_its_server_died_is_waited_for(tmp_path, make_server):
+    (tmp_path / "redis").mkdir()
+    handler = WaitingForLock()
+    logger = logging.getLogger("myspinbot.redis")
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    command = [sys.executable, "-c", LINGERING_HOLDER, str(tmp_path / "redis" / "lock")]
+    holder = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        server = make_server(tmp_path)
+        failures: list[BaseException] = []
+
+        def start() -> None:
+            try:
+                server.start()
+            except BaseException as exc:  # reported by the assertion below
+                failures.append(exc)
+
+        starter = threading.Thread(target=start)
+        starter.start()
+        assert handler.seen.wait(10), "start() did not wait for the lock"
+        assert holder.stdin is not None
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
+        starter.join(30)
+        assert failures == [] and not starter.is_alive()
+        with client(server.url) as conn:
+            assert conn.ping()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        holder.kill()
+        holder.wait()
 
 
 def test_supervisor_restarts_killed_redis_and_keeps_data(tmp_path, make_server):

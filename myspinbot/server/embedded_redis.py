@@ -19,6 +19,7 @@ from ..lifeline import death_signal_preexec
 from .processes import (
     PidLock,
     ProcessInfo,
+    pid_alive,
     process_info,
     read_pid,
     run_on_spawner_thread,
@@ -33,6 +34,9 @@ _LOAD_TIMEOUT = 300.0  # while it answers LOADING, a big AOF is still being read
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 10.0
 _STABLE_RUN = 30.0  # a run shorter than this counts as a quick failure
 _MAX_QUICK_FAILURES = 10
+# How long the lock of a data dir whose server is dead may stay held: by the processes on
+# their way out after it (its redis-server, a child redis forked for a rewrite).
+_LOCK_GRACE = 5.0
 
 
 def _ping(path: Path) -> str:
@@ -142,13 +146,19 @@ class EmbeddedRedis:
     # -- start-up -------------------------------------------------------------------------
 
     def _acquire_lock(self) -> None:
-        if self._lock.acquire() or (self._end_orphan() and self._lock.acquire()):
-            return
-        owner = self._lock.owner() or read_pid(self._pidfile)
-        raise RedisSetupError(
-            f"another MySpinBot server is already using data dir {self._data_dir} "
-            f"(pid {owner or 'unknown'}); stop it or choose another MYSPINBOT_DATA_DIR"
-        )
+        deadline = time.monotonic() + _LOCK_GRACE
+        waited = False
+        while not (self._lock.acquire() or (self._end_orphan() and self._lock.acquire())):
+            owner = self._lock.owner() or read_pid(self._pidfile)
+            if (owner and pid_alive(owner)) or time.monotonic() >= deadline:
+                raise RedisSetupError(
+                    f"another MySpinBot server is already using data dir {self._data_dir} "
+                    f"(pid {owner or 'unknown'}); stop it or choose another MYSPINBOT_DATA_DIR"
+                )
+            if not waited:
+                logger.info("the server of %s is gone; waiting for its lock", self._data_dir)
+                waited = True
+            time.sleep(0.05)
 
     def _end_orphan(self) -> bool:
         """End a redis-server of this data dir whose owner is gone; return whether one was ended."""
