@@ -154,13 +154,12 @@ class WaitingForLock(logging.Handler):
             self.seen.set()
 
 
-def test_a_lock_held_after_its_server_died_is_waited_for(tmp_path, make_server):
+def test_a_lock_held_after_its_server_died_is_waited_for(tmp_path, make_server, caplog):
     (tmp_path / "redis").mkdir()
+    caplog.set_level(logging.INFO, logger="myspinbot.redis")  # restored after the test
     handler = WaitingForLock()
     logger = logging.getLogger("myspinbot.redis")
     logger.addHandler(handler)
-    old_level = logger.level
-    logger.setLevel(logging.INFO)
     command = [sys.executable, "-c", LINGERING_HOLDER, str(tmp_path / "redis" / "lock")]
     holder = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -186,7 +185,6 @@ def test_a_lock_held_after_its_server_died_is_waited_for(tmp_path, make_server):
             assert conn.ping()
     finally:
         logger.removeHandler(handler)
-        logger.setLevel(old_level)
         holder.kill()
         holder.wait()
 

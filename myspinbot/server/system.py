@@ -65,7 +65,7 @@ def setup_background(app: Sanic) -> None:
 
 
 async def _start(app: Sanic) -> None:
-    if app.ctx.settings.inprocess_workers:  # no worker threads: nothing shares the GIL
+    if app.ctx.settings.inprocess_workers:  # only worker threads share the GIL with HTTP
         sys.setswitchinterval(SHARED_GIL_SWITCH_INTERVAL)
     app.ctx.background = Background(app.ctx.settings)
     app.ctx.background.start()
