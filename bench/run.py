@@ -93,6 +93,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--ws-gap", type=float, help="pause after each fan-out job (0.2 s)")
     ap.add_argument("--systems", default="ours,seed", help="ours,seed or one of them")
     ap.add_argument(
+        "--seed-node",
+        type=Path,
+        default=seed.SOURCE,
+        help=f"the seed-node reference to compare with (default: {seed.SOURCE})",
+    )
+    ap.add_argument(
         "--scenarios",
         default="enqueue,noop,e2e,fanout,busy",
         help="subset of enqueue,noop,e2e,fanout,busy",
@@ -272,7 +278,8 @@ def prepare(keys: list[str], workdir: Path, args: argparse.Namespace, fleet: lis
                 systems.ours_spec(shlex.split(args.ours_cmd) if args.ours_cmd else None, extra)
             )
         else:
-            specs.append(systems.seed_spec(seed.prepare(workdir / "npm-ci.log")))
+            ready = seed.prepare(workdir / "npm-ci.log", args.seed_node.resolve())
+            specs.append(systems.seed_spec(ready))
     for spec in specs:
         fleet.append(System(spec, Redis(spec.key, workdir / spec.key), workdir / spec.key))
 

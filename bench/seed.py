@@ -12,15 +12,20 @@ from pathlib import Path
 from bench.procs import BenchError
 from bench.systems import CACHE, REPO
 
+# Not part of this repository: the original Node design, kept beside the clone
+# (`--seed-node PATH`, or `make bench SEED_NODE=PATH`, names another copy).
 SOURCE = REPO.parent / "shared" / "reference" / "seed-node"
 TARGET = CACHE / "seed-node"
 STAMP = ".bench-lock-sha256"
 
 
-def missing_reason() -> str | None:
+def missing_reason(source: Path = SOURCE) -> str | None:
     """Why seed-node cannot run here, or None when it can."""
-    if not (SOURCE / "package.json").is_file():
-        return f"seed-node reference not found at {SOURCE}"
+    if not (source / "package.json").is_file():
+        return (
+            f"seed-node reference not found at {source}: name it with --seed-node PATH "
+            "(make bench SEED_NODE=PATH), or measure MySpinBot alone with --systems ours"
+        )
     for tool in ("node", "npm"):
         if not shutil.which(tool):
             return f"`{tool}` is not installed (seed-node needs Node 20+ and npm)"
@@ -46,19 +51,19 @@ def _sync_tree(src: Path, dst: Path) -> None:
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
-def prepare(log: Path) -> Path:
+def prepare(log: Path, source: Path = SOURCE) -> Path:
     """Return the ready seed-node directory; `npm ci` only when package-lock.json changed."""
-    reason = missing_reason()
+    reason = missing_reason(source)
     if reason:
         raise BenchError(reason)
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / "seed-node.lock", "w") as lock:  # two runs at once share the copy
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _prepare(log)
+        return _prepare(log, source)
 
 
-def _prepare(log: Path) -> Path:
-    _sync_tree(SOURCE, TARGET)
+def _prepare(log: Path, source: Path) -> Path:
+    _sync_tree(source, TARGET)
     lock = hashlib.sha256((TARGET / "package-lock.json").read_bytes()).hexdigest()
     stamp = TARGET / STAMP
     if stamp.exists() and stamp.read_text().strip() == lock and (TARGET / "node_modules").is_dir():

@@ -1,9 +1,10 @@
 """Which Chromium the browser tests drive: MYSPINBOT_CHROMIUM, the system's, or npm's.
 
-The npm one is `@sparticuz/chromium` (a devDependency, so `npm ci` brings it): a headless
-Chromium shipped inside the package as brotli files. It is unpacked once per package version
-into `node_modules/.cache/`, with the package's own NSS libraries and fonts for machines
-that have none, so a bare machine needs nothing from outside the registries.
+The npm one is `@sparticuz/chromium` (in the test tooling's package, tests/tooling/, which
+`make test` installs): a headless Chromium shipped inside the package as brotli files. It is
+unpacked once per package version into `tests/tooling/node_modules/.cache/`, with the
+package's own NSS libraries and fonts for machines that have none, so a bare machine needs
+nothing from outside the registries.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from typing import BinaryIO
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
-NPM_PACKAGE = ROOT / "node_modules" / "@sparticuz" / "chromium"
-CACHE = ROOT / "node_modules" / ".cache" / "myspinbot-chromium"
-ENABLE = "npm ci (make install)"
+TOOLING = ROOT / "tests" / "tooling" / "node_modules"  # installed by `make install-test`
+NPM_PACKAGE = TOOLING / "@sparticuz" / "chromium"
+CACHE = TOOLING / ".cache" / "myspinbot-chromium"
+ENABLE = "make install-test"
 
 # Streams stdin through brotli to stdout: Node has brotli built in, Python does not.
 UNBROTLI_JS = "process.stdin.pipe(require('zlib').createBrotliDecompress()).pipe(process.stdout)"

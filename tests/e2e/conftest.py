@@ -18,7 +18,7 @@ EXPECT_TIMEOUT_MS = 15_000
 
 @pytest.fixture(scope="session")
 def chromium() -> Chromium:
-    """MYSPINBOT_CHROMIUM, else /usr/bin/chromium, else the one npm's @sparticuz/chromium ships."""
+    """MYSPINBOT_CHROMIUM, else /usr/bin/chromium, else the one @sparticuz/chromium ships."""
     try:
         found = find_chromium()
     except ChromiumUnavailable as missing:

@@ -3,7 +3,8 @@
 Starts `python app.py` on a free port with a data dir of its own, fills it with what a
 person would see after a while (a finished training job and two finished clips, one made
 with that LoRA, so the page shows cards, media and download links), then runs the
-Lighthouse that npm installs with the Chromium the browser tests use, once per preset.
+Lighthouse of the test tooling (tests/tooling/, installed by `make install-test`) with the
+Chromium the browser tests use, once per preset.
 Performance depends on the machine's load, so `--runs 5` prints the median of five runs;
 the other three categories are deterministic and tests/e2e/test_lighthouse.py holds them.
 
@@ -24,10 +25,10 @@ from pathlib import Path
 
 import httpx
 
-from .browser_binary import Chromium, ChromiumUnavailable, find_chromium
+from .browser_binary import TOOLING, Chromium, ChromiumUnavailable, find_chromium
 from .e2e_support import ROOT, ServerProcess, free_port, write_pngs, write_wav
 
-LIGHTHOUSE = ROOT / "node_modules" / ".bin" / "lighthouse"
+LIGHTHOUSE = TOOLING / ".bin" / "lighthouse"
 CATEGORIES = ("performance", "accessibility", "best-practices", "seo")
 PRESETS = ("desktop", "mobile")
 CHROME_FLAGS = "--headless=new --no-sandbox"
@@ -38,7 +39,7 @@ ATTEMPTS = 3
 
 
 class LighthouseUnavailable(Exception):
-    """Lighthouse is not installed (`npm ci` installs it)."""
+    """Lighthouse is not installed (`make install-test` installs it)."""
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not LIGHTHOUSE.is_file():
         where = LIGHTHOUSE.relative_to(ROOT)
-        print(f"lighthouse: no Lighthouse at {where}: run npm ci", file=sys.stderr)
+        print(f"lighthouse: no Lighthouse at {where}: run make install-test", file=sys.stderr)
         return 2
     if args.url:
         return audit_presets(args.url, chromium, presets, max(1, args.runs))

@@ -28,7 +28,7 @@ def seeded_server(
 ) -> ServerProcess:
     """One server for both presets, with the jobs a person would see after a while."""
     if not LIGHTHOUSE.is_file():
-        skip_because("browser tests", "no Lighthouse in node_modules", "npm ci (make install)")
+        skip_because("browser tests", "no Lighthouse in tests/tooling", "make install-test")
     server = start_server(step_seconds=0.05, steps=10)
     seed_jobs(server.url, tmp_path_factory.mktemp("media"))
     return server
