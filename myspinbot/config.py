@@ -297,5 +297,5 @@ def embedded_redis_url(data_dir: Path) -> str:
 
 
 def documented_variables() -> dict[str, str]:
-    """Each environment variable with its one-line meaning (the README lists them all)."""
+    """Each environment variable with its one-line meaning (docs/configuration.md has them all)."""
     return {spec.metadata["env"]: spec.metadata["doc"] for spec in dataclasses.fields(Settings)}

@@ -264,8 +264,8 @@ def test_dashboard_queries_only_metric_names_that_metrics_exports(
 
 
 def readme_metrics() -> dict[str, tuple[str, set[str]]]:
-    """The README's metrics table: name -> (type, label names)."""
-    section = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Metrics", 1)[1]
+    """The metrics table of docs/api.md: name -> (type, label names)."""
+    section = (ROOT / "docs" / "api.md").read_text(encoding="utf-8").split("\n## Metrics", 1)[1]
     section = section.split("\n## ", 1)[0]
     found = {}
     for name, labels, kind in re.findall(

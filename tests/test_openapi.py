@@ -79,8 +79,8 @@ schemathesis.openapi.media_type("audio/wav", st.just(wav_bytes(seconds=0.01)))
 
 
 def readme_routes() -> set[tuple[str, str]]:
-    """The README's HTTP API table, as (method, OpenAPI path) pairs."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """The HTTP API table of docs/api.md, as (method, OpenAPI path) pairs."""
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
     section = text.split("\n## HTTP API", 1)[1].split("\n## ", 1)[0]
     routes = set()
     for cell in re.findall(r"^\| (`[A-Z]+ /[^|]*)\|", section, re.M):

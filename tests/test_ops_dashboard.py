@@ -14,7 +14,7 @@ import redis
 import yaml
 from ops_helpers import (
     DASHBOARD,
-    README,
+    METRICS_REFERENCE,
     dashboard_exporter_metric_names,
     dashboard_expressions,
     dashboard_metric_names,
@@ -124,11 +124,11 @@ def test_dashboard_panels_do_not_overlap():
 
 
 def test_dashboard_queries_only_metrics_the_stack_exports():
-    # The app's metrics as the README documents them (test_metrics.py checks the
+    # The app's metrics as docs/api.md documents them (test_metrics.py checks the
     # dashboard against a live /metrics too), the exporter's from the list kept
     # with its source in tests/data/.
-    documented = readme_metric_names(README)
-    assert "myspinbot_queue_depth" in documented, "the README's Metrics table was not parsed"
+    documented = readme_metric_names(METRICS_REFERENCE)
+    assert "myspinbot_queue_depth" in documented, "the Metrics table of docs/api.md was not parsed"
     app_unknown = {
         name
         for name in dashboard_metric_names(DASHBOARD)
@@ -145,7 +145,7 @@ def test_dashboard_shows_every_metric_the_readme_lists():
     # exporter's redis_up instead.
     listed = {
         name
-        for name in readme_metric_names(README)
+        for name in readme_metric_names(METRICS_REFERENCE)
         if name.startswith("myspinbot_") and name != "myspinbot_redis_up"
     }
     assert listed - dashboard_metric_names(DASHBOARD) == set()
