@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from skips import skip_because
 
 from myspinbot.config import documented_variables
 
@@ -239,3 +242,28 @@ def test_the_link_check_finds_a_broken_link(tmp_path: Path) -> None:
         f"other.md#no-such-heading (no heading #no-such-heading in {tmp_path / 'other.md'})",
         f"nowhere.md (no {tmp_path / 'nowhere.md'})",
     ]
+
+
+# --- .env -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_env_file", [True, False])
+def test_make_run_says_it_does_not_read_a_dot_env(tmp_path: Path, with_env_file: bool) -> None:
+    """As docs/configuration.md says: only compose reads .env, and `make run` says so."""
+    if shutil.which("make") is None:
+        skip_because("make checks", "no make on PATH", "apt-get install make")
+    if with_env_file:
+        (tmp_path / ".env").write_text("MYSPINBOT_PORT=9999\n")
+    # The Makefile run in an empty folder, its set-up taken as done, `true` as the Python.
+    done = subprocess.run(
+        ["make", "-s", "-f", str(ROOT / "Makefile"), "-o", "install", "run", "PY=true"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    notice = "make run: .env is read by ops/compose.yaml only"
+    assert (notice in done.stderr) is with_env_file
+    configuration = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert "Only the compose stack reads `.env`" in configuration
