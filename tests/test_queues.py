@@ -7,7 +7,7 @@ import pytest
 from myspinbot.jobs.messages import TASK_NAMES, job_message, message_job_id
 from myspinbot.jobs.model import new_job_id
 from myspinbot.jobs.queues import QUEUES, JobQueue
-from myspinbot.jobs.tasks import TASKS
+from myspinbot.jobs.worker.tasks import TASKS
 
 
 @pytest.mark.parametrize("kind", ["train", "generate"])

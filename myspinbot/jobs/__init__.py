@@ -4,7 +4,7 @@
 tasks on both queues.
 """
 
-from . import tasks
 from .queues import generate_queue, train_queue
+from .worker import tasks
 
 __all__ = ["generate_queue", "tasks", "train_queue"]

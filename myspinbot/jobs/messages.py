@@ -13,7 +13,10 @@ from huey.registry import Message
 from .queues import QUEUES
 
 # How Huey's registry names a task: "<module of the task function>.<name given>" (tasks.py).
-TASK_NAMES = {"train": "myspinbot.jobs.tasks.train", "generate": "myspinbot.jobs.tasks.generate"}
+TASK_NAMES = {
+    "train": "myspinbot.jobs.worker.tasks.train",
+    "generate": "myspinbot.jobs.worker.tasks.generate",
+}
 
 # A job id is a 26-character ULID; a placeholder of the same length keeps pickle's framing.
 _PLACEHOLDER = "J" * 26

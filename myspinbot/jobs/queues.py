@@ -11,7 +11,8 @@ from huey.storage import RedisStorage
 from redis import ConnectionPool
 
 from ..config import Settings
-from . import handoff, keys
+from . import keys
+from .worker import handoff
 
 QUEUE_NAMES = {"train": "myspinbot_train", "generate": "myspinbot_generate"}
 KIND_OF = {name: kind for kind, name in QUEUE_NAMES.items()}

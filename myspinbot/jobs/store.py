@@ -9,9 +9,9 @@ import redis.asyncio as aioredis
 
 from . import keys, scripts
 from .batching import ScriptBatcher
-from .engine_probe import merge_reports
 from .model import KINDS, STATES, iso, loads, now_ms
 from .queues import queue_key
+from .worker.engine_probe import merge_reports
 
 IDEMPOTENCY_TTL = 24 * 3600
 

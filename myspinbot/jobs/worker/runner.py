@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..logs import request_id
+from ...logs import request_id
+from ..model import error_body
+from ..pipelines import Cancelled, Pipeline, PipelineError, TransientError
 from . import handoff
 from .ledger import Attempt, Claimed, LeaseLost, Ledger, StoreUnreachable
-from .model import error_body
-from .pipelines import Cancelled, Pipeline, PipelineError, TransientError
 
 log = logging.getLogger("myspinbot.jobs")
 

@@ -11,14 +11,15 @@ import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
-from ..config import Settings
-from . import handoff, keys
+from ...config import Settings
+from .. import keys
+from ..model import now_ms
+from ..pipelines.factory import build_pipelines
+from ..queues import bind_queues
+from . import handoff
 from .engine_probe import EngineProbe
 from .ledger import Ledger
 from .maintenance import Maintenance, MaintenanceLoop
-from .model import now_ms
-from .pipelines.factory import build_pipelines
-from .queues import bind_queues
 from .runner import Runner
 
 log = logging.getLogger("myspinbot.worker")

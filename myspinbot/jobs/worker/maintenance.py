@@ -13,11 +13,10 @@ from typing import Any
 
 import redis
 
-from ..config import Settings
-from . import keys, retention, scripts
-from .engine_probe import stale_fields
-from .messages import job_message, message_job_id
-from .model import (
+from ...config import Settings
+from .. import keys, scripts
+from ..messages import job_message, message_job_id
+from ..model import (
     EVENT_FOR_STATE,
     KINDS,
     duration_bucket,
@@ -27,7 +26,9 @@ from .model import (
     now_ms,
     parse_iso_ms,
 )
-from .queues import queue_key
+from ..queues import queue_key
+from . import retention
+from .engine_probe import stale_fields
 
 log = logging.getLogger("myspinbot.maintenance")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .queues import generate_queue, train_queue
-from .worker import runtime
+from ..queues import generate_queue, train_queue
+from .runtime import runtime
 
 
 @train_queue.task(name="train")

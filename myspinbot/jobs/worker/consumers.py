@@ -16,10 +16,10 @@ from typing import Any
 import redis
 from huey.consumer import Consumer, Scheduler, Worker
 
-from ..config import QUEUES as QUEUE_KINDS
-from ..config import Settings
-from .queues import QUEUES
-from .worker import WorkerRuntime, install_runtime, runtime
+from ...config import QUEUES as QUEUE_KINDS
+from ...config import Settings
+from ..queues import QUEUES
+from .runtime import WorkerRuntime, install_runtime, runtime
 
 log = logging.getLogger("myspinbot.worker")
 

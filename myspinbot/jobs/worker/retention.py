@@ -13,9 +13,9 @@ from typing import Any
 
 import redis
 
-from ..config import Settings
-from . import keys
-from .model import KINDS, now_ms
+from ...config import Settings
+from .. import keys
+from ..model import KINDS, now_ms
 
 log = logging.getLogger("myspinbot.maintenance")
 

@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 import redis
 
-from ..config import Settings
-from . import keys
-from .model import now_ms
+from ...config import Settings
+from .. import keys
+from ..model import now_ms
 
 log = logging.getLogger("myspinbot.worker")
 
@@ -29,10 +29,10 @@ FRESH_MS = 35_000  # an entry older than this is a worker that went away
 
 def probe(settings: Settings) -> dict[str, Any]:
     """The configured engines, as one worker sees them now (never raises)."""
-    from ..engines.comfyui import ComfyUI
-    from ..engines.configured import comfyui_server, ollama_server
-    from ..engines.errors import EngineError
-    from ..engines.ollama import Ollama
+    from ...engines.comfyui import ComfyUI
+    from ...engines.configured import comfyui_server, ollama_server
+    from ...engines.errors import EngineError
+    from ...engines.ollama import Ollama
 
     found: dict[str, Any] = {}
     comfyui = comfyui_server(settings)

@@ -28,12 +28,12 @@ from typing import Any
 import orjson
 import redis
 
-from . import keys, scripts
+from .. import keys, scripts
+from ..messages import job_message, template_parts
+from ..model import EVENT_FOR_STATE, FINISHED, duration_bucket, iso, loads, now_ms
+from ..queues import queue_key
 from .attempt import Attempt, LeaseLost, Stored, StoreUnreachable
 from .lean_script import LeanScript
-from .messages import job_message, template_parts
-from .model import EVENT_FOR_STATE, FINISHED, duration_bucket, iso, loads, now_ms
-from .queues import queue_key
 
 log = logging.getLogger("myspinbot.jobs")
 

@@ -1,0 +1,1 @@
+"""The worker's side of a job's life: claim it, run its pipeline, record how it ended."""
