@@ -15,6 +15,7 @@ import redis
 
 from ...config import Settings
 from .. import keys, scripts
+from ..engine_reports import stale_fields
 from ..messages import job_message, message_job_id
 from ..model import (
     EVENT_FOR_STATE,
@@ -25,10 +26,10 @@ from ..model import (
     loads,
     now_ms,
     parse_iso_ms,
+    text,
 )
 from ..queues import queue_key
 from . import retention
-from .engine_probe import stale_fields
 
 log = logging.getLogger("myspinbot.maintenance")
 
@@ -89,7 +90,7 @@ class Maintenance:
         expired = self.client.zrangebyscore(keys.LEASES, 0, now, start=0, num=BATCH)
         if not expired or self._redis_just_started():
             return 0
-        return sum(self._reap_one(_text(raw)) for raw in expired)
+        return sum(self._reap_one(text(raw)) for raw in expired)
 
     def _reap_one(self, job_id: str) -> int:
         fields = ("doc", "state", "attempt", "handbacks")
@@ -153,12 +154,12 @@ class Maintenance:
         sent = 0
         due = self.client.zrangebyscore(keys.RETRIES, 0, self.server_ms(), start=0, num=BATCH)
         for raw in due:
-            job_id = _text(raw)
+            job_id = text(raw)
             kind = self.client.hget(keys.job(job_id), "kind")
             if kind is None:
                 self.client.zrem(keys.RETRIES, job_id)
                 continue
-            sent += self._push(_text(kind), job_id)
+            sent += self._push(text(kind), job_id)
         return sent
 
     def _push(self, kind: str, job_id: str) -> int:
@@ -180,7 +181,7 @@ class Maintenance:
         """
         missing = self._jobs_without_message()
         now = self.server_ms()
-        seen = {_text(k): int(v) for k, v in self.client.hgetall(keys.SWEEP_SUSPECTS).items()}
+        seen = {text(k): int(v) for k, v in self.client.hgetall(keys.SWEEP_SUSPECTS).items()}
         gone = [job_id for job_id in seen if job_id not in missing]
         if gone:
             self.client.hdel(keys.SWEEP_SUSPECTS, *gone)
@@ -204,9 +205,9 @@ class Maintenance:
             if queued <= waiting:
                 continue  # every queued job can still have its message: nothing lost
             carried = {_message_id(kind, d) for d in self.client.lrange(queue_key(kind), 0, -1)}
-            retrying = {_text(r) for r in self.client.zrange(keys.RETRIES, 0, -1)}
+            retrying = {text(r) for r in self.client.zrange(keys.RETRIES, 0, -1)}
             for raw in self.client.zrange(keys.index(kind, "queued"), 0, -1):
-                job_id = _text(raw)
+                job_id = text(raw)
                 if job_id not in carried and job_id not in retrying:
                     missing[job_id] = kind
         return missing
@@ -259,7 +260,3 @@ def _message_id(kind: str, data: bytes) -> str | None:
         return message_job_id(kind, data)
     except Exception:  # a message that is not ours (or not for this version): not a carrier
         return None
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

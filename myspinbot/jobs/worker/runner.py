@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ...logs import request_id
+from ..artifacts import artifact_folder, describe_artifacts
 from ..model import error_body
 from ..pipelines import Cancelled, Pipeline, PipelineError, TransientError
 from . import handoff
@@ -18,22 +19,6 @@ from .ledger import Attempt, Claimed, LeaseLost, Ledger, StoreUnreachable
 
 log = logging.getLogger("myspinbot.jobs")
 
-CONTENT_TYPES = {
-    ".webp": "image/webp",
-    ".gif": "image/gif",
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".mp4": "video/mp4",
-    ".webm": "video/webm",
-    ".flac": "audio/flac",
-    ".wav": "audio/wav",
-    ".mp3": "audio/mpeg",
-    ".ogg": "audio/ogg",
-    ".opus": "audio/ogg",
-    ".json": "application/json",
-    ".safetensors": "application/octet-stream",
-}
 MAX_RETRY_DELAY = 300.0
 
 
@@ -67,23 +52,6 @@ class AttemptReporter:
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         return self.ledger.job(job_id)
-
-
-def artifact_folder(artifacts_dir: Path, job_id: str, attempt: int) -> Path:
-    """Each attempt writes its own folder, so a zombie attempt cannot touch the result."""
-    return artifacts_dir / job_id / str(attempt)
-
-
-def describe_artifacts(job_id: str, folder: Path, names: list[str]) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": name,
-            "url": f"/api/jobs/{job_id}/artifacts/{name}",
-            "size": (folder / name).stat().st_size,
-            "content_type": CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream"),
-        }
-        for name in names
-    ]
 
 
 def retry_delay(base: float, attempt: int) -> float:
