@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from typing import Any
 
 import orjson
 import redis
 
 from ...config import Settings
+from ...every import Every
 from .. import keys
 from ..model import now_ms
 
@@ -64,23 +64,20 @@ class EngineProbe:
         self.client = client
         self.settings = settings
         self.identity = identity
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="engine-probe", daemon=True)
+        # The first probe at once: /health shows the engines from the start.
+        self._every = Every(PROBE_INTERVAL, self._report, name="engine-probe", first=0.0)
 
     def start(self) -> None:
-        self._thread.start()
+        self._every.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._every.stop()
         with contextlib.suppress(redis.RedisError):  # readers drop it once it is stale
             self.client.hdel(keys.ENGINES, self.identity)
 
-    def _run(self) -> None:
-        wait = 0.0  # the first probe at once: /health shows the engines from the start
-        while not self._stop.wait(wait):
-            wait = PROBE_INTERVAL
-            report = {"at": now_ms(), "engines": probe(self.settings)}
-            try:
-                self.client.hset(keys.ENGINES, self.identity, orjson.dumps(report))
-            except redis.RedisError as exc:
-                log.debug("engine report not written: %s", exc)
+    def _report(self) -> None:
+        report = {"at": now_ms(), "engines": probe(self.settings)}
+        try:
+            self.client.hset(keys.ENGINES, self.identity, orjson.dumps(report))
+        except redis.RedisError as exc:
+            log.debug("engine report not written: %s", exc)

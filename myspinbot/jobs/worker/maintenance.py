@@ -7,13 +7,13 @@ This is MySpinBot's one retry authority: Huey itself never retries.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from typing import Any
 
 import redis
 
 from ...config import Settings
+from ...every import Every
 from .. import keys, scripts
 from ..engine_reports import stale_fields
 from ..messages import job_message, message_job_id
@@ -228,31 +228,30 @@ class MaintenanceLoop:
     def __init__(self, maintenance: Maintenance, interval: float) -> None:
         self.maintenance = maintenance
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="maintenance", daemon=True)
+        self._delay, self._down = interval, False
+        self._every = Every(interval, self._round, name="maintenance")
 
     def start(self) -> None:
-        self._thread.start()
+        self._every.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._every.stop()
 
-    def _run(self) -> None:
-        delay, down = self.interval, False
-        while not self._stop.wait(delay):
-            try:
-                self.maintenance.run_once()
-            except redis.RedisError as exc:
-                if not down:
-                    log.warning("maintenance paused: Redis unreachable (%s)", exc)
-                down = True
-                delay = min(max(delay * 2, 0.1), max(self.interval, 5.0))
-                continue
-            except Exception:
-                log.exception("maintenance round failed")
-            if down:
-                log.info("maintenance resumed: Redis reachable again")
-            delay, down = self.interval, False
+    def _round(self) -> float:
+        try:
+            self.maintenance.run_once()
+        except redis.RedisError as exc:
+            if not self._down:
+                log.warning("maintenance paused: Redis unreachable (%s)", exc)
+            self._down = True
+            self._delay = min(max(self._delay * 2, 0.1), max(self.interval, 5.0))
+            return self._delay
+        except Exception:
+            log.exception("maintenance round failed")
+        if self._down:
+            log.info("maintenance resumed: Redis reachable again")
+        self._delay, self._down = self.interval, False
+        return self._delay
 
 
 def _message_id(kind: str, data: bytes) -> str | None:

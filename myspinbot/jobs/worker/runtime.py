@@ -12,6 +12,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from ...config import Settings
+from ...every import Every
 from .. import keys
 from ..model import KINDS, now_ms
 from ..pipelines.factory import build_pipelines
@@ -71,7 +72,10 @@ class WorkerRuntime:
         self.served: set[str] = set()
         self._lock = threading.Lock()
         self._started = False
-        self._stop = threading.Event()
+        # The first beat at once: /health counts this worker from its start.
+        beat_every = min(2.0, settings.lease_seconds / 3)
+        self._beats = Every(beat_every, self._beat, name="heartbeat", first=0.0)
+        self._beats_down = False
 
     def serving(self, queue: str) -> None:
         """Called by each consumer thread at start-up; starts the background loops once."""
@@ -80,7 +84,7 @@ class WorkerRuntime:
             if self._started:
                 return
             self._started = True
-        threading.Thread(target=self._beat_loop, name="heartbeat", daemon=True).start()
+        self._beats.start()
         if self.engines is not None:
             self.engines.start()
         if self.runs_maintenance:
@@ -91,7 +95,7 @@ class WorkerRuntime:
         self.runner.stopping.set()
 
     def close(self) -> None:
-        self._stop.set()
+        self._beats.stop()
         self.maintenance.stop()
         if self.engines is not None:
             self.engines.stop()
@@ -102,22 +106,17 @@ class WorkerRuntime:
             pass
         self.ledger.close()
 
-    def _beat_loop(self) -> None:
-        interval = min(2.0, self.settings.lease_seconds / 3)
-        down = False
-        wait = 0.0  # the first beat at once: /health counts this worker from its start
-        while not self._stop.wait(wait):
-            wait = interval
-            try:
-                self.beat()
-            except redis.RedisError as exc:
-                if not down:
-                    log.warning("heartbeat failed: Redis unreachable (%s); retrying", exc)
-                down = True
-                continue
-            if down:
-                log.info("heartbeat restored")
-            down = False
+    def _beat(self) -> None:
+        try:
+            self.beat()
+        except redis.RedisError as exc:
+            if not self._beats_down:
+                log.warning("heartbeat failed: Redis unreachable (%s); retrying", exc)
+            self._beats_down = True
+            return
+        if self._beats_down:
+            log.info("heartbeat restored")
+        self._beats_down = False
 
     def beat(self) -> None:
         stamp = now_ms()
