@@ -3,8 +3,8 @@
 A worker with engines configured checks them every PROBE_INTERVAL seconds (ComfyUI:
 reachable, its version, its queue length; Ollama: reachable, its version) and writes
 what it found under its own name in one hash. Readers keep only fresh entries and merge
-them per engine server, so with one ComfyUI per GPU and a replica per ComfyUI, every
-GPU box shows up, and a lost one goes away.
+them per engine server (jobs/engine_reports.py), so with one ComfyUI per GPU and a
+replica per ComfyUI, every GPU box shows up, and a lost one goes away.
 """
 
 from __future__ import annotations
