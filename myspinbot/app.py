@@ -15,7 +15,7 @@ WEBSOCKET_MAX_MESSAGE = 16 * 1024
 def create_app(settings: Settings | None = None) -> Sanic:
     """The HTTP application: API, /ws, dashboard, /metrics, and this process's connections."""
     from .api import setup_api
-    from .connections import setup_connections
+    from .api.connections import setup_connections
     from .metrics.endpoint import setup_metrics
     from .web import setup_web
 

@@ -27,7 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from .jobs.consumers import run_consumer
+    from .jobs.worker.consumers import run_consumer
     from .logs import configure_logging
 
     settings = Settings.from_env()

@@ -23,8 +23,8 @@ import redis.asyncio as aioredis
 from reliability_support import EventLog, RedisServer, api_server, reliability_env
 from support import running_server, wait_until
 
-from myspinbot.connections import redis_client
-from myspinbot.events import Hub
+from myspinbot.api.connections import redis_client
+from myspinbot.api.hub import Hub
 from myspinbot.jobs import keys
 
 DEADLINE = 10.0

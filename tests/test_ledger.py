@@ -14,10 +14,10 @@ from reliability_support import create_job, job, redis_server
 from support import wait_until
 
 from myspinbot.jobs import keys, scripts
-from myspinbot.jobs.ledger import Attempt, LeaseLost, Ledger, StoreUnreachable
 from myspinbot.jobs.messages import job_message
 from myspinbot.jobs.queues import queue_key
-from myspinbot.jobs.worker import redis_client
+from myspinbot.jobs.worker.ledger import Attempt, LeaseLost, Ledger, StoreUnreachable
+from myspinbot.jobs.worker.runtime import redis_client
 
 
 @pytest.fixture()

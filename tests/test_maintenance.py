@@ -11,11 +11,12 @@ from reliability_support import create_job, job
 from support import wait_until
 
 from myspinbot.config import Settings
-from myspinbot.jobs import keys, maintenance
-from myspinbot.jobs.ledger import Attempt, Ledger
-from myspinbot.jobs.maintenance import Maintenance
+from myspinbot.jobs import keys
 from myspinbot.jobs.queues import queue_key
-from myspinbot.jobs.worker import redis_client
+from myspinbot.jobs.worker import maintenance
+from myspinbot.jobs.worker.ledger import Attempt, Ledger
+from myspinbot.jobs.worker.maintenance import Maintenance
+from myspinbot.jobs.worker.runtime import redis_client
 
 LEASE = 0.3
 

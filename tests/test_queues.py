@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from huey.api import TaskWrapper
 
 from myspinbot.jobs.messages import TASK_NAMES, job_message, message_job_id
-from myspinbot.jobs.model import new_job_id
-from myspinbot.jobs.queues import QUEUES, JobQueue
-from myspinbot.jobs.tasks import TASKS
+from myspinbot.jobs.model import KINDS, new_job_id
+from myspinbot.jobs.queues import JobQueue, job_queue
+from myspinbot.jobs.worker.tasks import register_task
+
+# A worker's queues with its tasks registered; nothing here runs a task or reaches Redis.
+QUEUES = {kind: job_queue(kind, "redis://127.0.0.1:1") for kind in KINDS}
+TASKS: dict[str, TaskWrapper] = {
+    kind: register_task(queue, kind, runner=None, serving=print)  # type: ignore[arg-type]
+    for kind, queue in QUEUES.items()
+}
 
 
 @pytest.mark.parametrize("kind", ["train", "generate"])

@@ -14,8 +14,8 @@ from sanic.response import HTTPResponse, file
 
 from ..config import MAX_PROMPT_CHARS
 from ..errors import BadRequest, InvalidField, NotFound, UnsupportedMediaType
+from ..jobs.artifacts import artifact_folder
 from ..jobs.model import KINDS, STATES, is_job_id, new_job_id
-from ..jobs.runner import artifact_folder
 from ..jobs.service import JobService
 from .uploads import TrainingUploadReader
 

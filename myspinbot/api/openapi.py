@@ -17,7 +17,7 @@ from sanic.response import HTTPResponse, json
 
 from .. import __version__
 from ..config import MAX_PROMPT_CHARS, Settings
-from ..jobs.runner import CONTENT_TYPES
+from ..jobs.artifacts import CONTENT_TYPES
 from .jobs import JOB_ID_PATTERN, LORA_PATTERN, PROMPT_PATTERN
 from .uploads import AUDIO_TYPES, IMAGE_TYPES, MAX_NAME_CHARS
 

@@ -12,7 +12,7 @@ from sanic import Blueprint, Request
 from sanic.server.websockets.impl import WebsocketImplProtocol
 from websockets.protocol import State
 
-from ..events import Hub
+from .hub import Hub
 
 log = logging.getLogger("myspinbot.events")
 bp = Blueprint("ws")

@@ -9,11 +9,15 @@ from __future__ import annotations
 from functools import cache
 
 from huey.registry import Message
-
-from .queues import QUEUES
+from huey.serializer import Serializer
 
 # How Huey's registry names a task: "<module of the task function>.<name given>" (tasks.py).
-TASK_NAMES = {"train": "myspinbot.jobs.tasks.train", "generate": "myspinbot.jobs.tasks.generate"}
+# Messages queued by earlier releases carry these names too, so they stay as they are.
+TASK_MODULE = "myspinbot.jobs.tasks"
+TASK_NAMES = {"train": f"{TASK_MODULE}.train", "generate": f"{TASK_MODULE}.generate"}
+
+# Huey's own serializer with a queue's defaults (pickle, no compression): see queues.job_queue.
+_SERIALIZER = Serializer()
 
 # A job id is a 26-character ULID; a placeholder of the same length keeps pickle's framing.
 _PLACEHOLDER = "J" * 26
@@ -38,7 +42,7 @@ def _serialize(kind: str, job_id: str) -> bytes:
         chord_config=None,
         retry_backoff=0,
     )
-    return QUEUES[kind].serializer.serialize(message)
+    return _SERIALIZER.serialize(message)
 
 
 @cache
@@ -72,6 +76,6 @@ def template_parts(kind: str) -> tuple[bytes, bytes]:
 
 def message_job_id(kind: str, data: bytes) -> str | None:
     """The job id a queued message carries (None for messages that are not ours)."""
-    message = QUEUES[kind].serializer.deserialize(data)
+    message = _SERIALIZER.deserialize(data)
     args = getattr(message, "args", ())
     return args[0] if args and isinstance(args[0], str) else None

@@ -89,6 +89,11 @@ def dumps(job: dict[str, Any]) -> str:
     return orjson.dumps(job).decode()
 
 
+def text(value: Any) -> str:
+    """A Redis reply (bytes) or any other value as a str."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def loads(raw: str | bytes) -> dict[str, Any]:
     return orjson.loads(raw)
 

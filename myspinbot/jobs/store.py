@@ -9,15 +9,11 @@ import redis.asyncio as aioredis
 
 from . import keys, scripts
 from .batching import ScriptBatcher
-from .engine_probe import merge_reports
-from .model import KINDS, STATES, iso, loads, now_ms
+from .engine_reports import merge_reports
+from .model import KINDS, STATES, iso, loads, now_ms, text
 from .queues import queue_key
 
 IDEMPOTENCY_TTL = 24 * 3600
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class JobStore:
@@ -51,11 +47,11 @@ class JobStore:
                 *scripts.fields(job),
             ],
         )
-        return _text(status), _text(stored)
+        return text(status), text(stored)
 
     async def find_idempotent(self, idempotency_key: str) -> dict[str, Any] | None:
         job_id = await self.client.get(keys.idempotency(idempotency_key))
-        return await self.get(_text(job_id)) if job_id else None
+        return await self.get(text(job_id)) if job_id else None
 
     async def get_raw(self, job_id: str) -> bytes | None:
         return await self.client.hget(keys.job(job_id), "doc")
@@ -76,7 +72,7 @@ class JobStore:
             return []
         pipe = self.client.pipeline(transaction=False)
         for job_id in ids:
-            pipe.hget(keys.job(_text(job_id)), "doc")
+            pipe.hget(keys.job(text(job_id)), "doc")
         return [doc for doc in await pipe.execute() if doc]
 
     async def _newest_in_state(self, limit: int, state: str, kinds: tuple[str, ...]) -> list[bytes]:
@@ -93,7 +89,7 @@ class JobStore:
             keys=[keys.job(job_id)],
             args=[keys.PREFIX, job_id, orjson.dumps(iso(now_ms()))],
         )
-        return _text(state), doc or None
+        return text(state), doc or None
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """Jobs per kind and state."""
@@ -133,9 +129,9 @@ class JobStore:
         return {
             "counts": await self.counts(),
             "health": await self.health(),
-            "finished": {_text(k): int(v) for k, v in finished.items()},
+            "finished": {text(k): int(v) for k, v in finished.items()},
             "durations": {
-                kind: {_text(k): float(v) for k, v in hist.items()}
+                kind: {text(k): float(v) for k, v in hist.items()}
                 for kind, hist in zip(KINDS, durations, strict=True)
             },
         }

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..every import Every
 from .processes import run_on_spawner_thread
 
 log = logging.getLogger("myspinbot.supervisor")
@@ -18,6 +19,7 @@ log = logging.getLogger("myspinbot.supervisor")
 GIVE_UP_AFTER = 10  # quick failures in a row before we stop trying
 QUICK_RUN = 10.0  # seconds: a process that dies sooner after its start is failing to start
 MAX_BACKOFF = 30.0
+READY_POLL = 0.05  # seconds between looks while the servers start
 
 
 @dataclass
@@ -36,16 +38,17 @@ class Supervisor:
         self.manager = manager
         self.poll = poll
         self.on_ready = on_ready
-        self.stopping = threading.Event()
+        self._ready = False
         self._records: dict[str, _Record] = {}
         self._since = time.monotonic()  # the manager starts its processes about now
-        self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
+        self._every = Every(poll, self._check, name="supervisor", first=READY_POLL)
+        self.stopping = self._every.stopping
 
     def start(self) -> None:
-        self._thread.start()
+        self._every.start()
 
     def stop(self) -> None:
-        self.stopping.set()
+        self._every.stop()
 
     def _all_acknowledged(self) -> bool:
         # worker_state is a manager proxy; each thread has its own connection to it.
@@ -54,17 +57,21 @@ class Supervisor:
             s.get("state") == "ACKED" for s in servers
         )
 
-    def _run(self) -> None:
-        while not self.stopping.wait(0.05):
-            if self._all_acknowledged():
-                self.on_ready()
-                break
-        while not self.stopping.wait(self.poll):
-            if getattr(self.manager, "_shutting_down", False):
-                return
-            for process in list(self.manager.processes):
-                if not process.is_alive() and process.exitcode is not None:
-                    self._maybe_restart(process)
+    def _check(self) -> float | None:
+        """Until every server has started: say ready once they have. Then: restart the dead."""
+        if not self._ready:
+            if not self._all_acknowledged():
+                return READY_POLL
+            self._ready = True
+            self.on_ready()
+            return None
+        if getattr(self.manager, "_shutting_down", False):
+            self.stop()
+            return None
+        for process in list(self.manager.processes):
+            if not process.is_alive() and process.exitcode is not None:
+                self._maybe_restart(process)
+        return None
 
     def _maybe_restart(self, process: Any) -> None:
         """Restart with backoff; give up only on a process that cannot even start.

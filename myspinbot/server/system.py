@@ -14,9 +14,9 @@ import sys
 from sanic import Sanic
 
 from ..config import Settings
-from ..jobs.consumers import InProcessWorkers
-from ..jobs.maintenance import Maintenance, MaintenanceLoop
-from ..jobs.worker import redis_client
+from ..jobs.worker.consumers import InProcessWorkers
+from ..jobs.worker.maintenance import Maintenance, MaintenanceLoop
+from ..jobs.worker.runtime import redis_client
 from .supervisor import Supervisor, defer_shutdown_signals
 
 log = logging.getLogger("myspinbot.server")

@@ -23,7 +23,7 @@ from reliability_support import Replica
 from support import ROOT, Events, Server, running_server, train_files, wait_until
 
 from myspinbot.config import embedded_redis_url
-from myspinbot.jobs.engine_probe import PROBE_INTERVAL
+from myspinbot.jobs.worker.engine_probe import PROBE_INTERVAL
 
 from .comfyui_rig import START_SECONDS, ComfyUIProcess
 from .support_engines import WORKFLOWS

@@ -7,12 +7,12 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from sanic import Sanic
 
-from .config import Settings
-from .events import SNAPSHOT_SIZE, Hub
+from ..config import Settings
+from ..jobs.service import JobService
+from ..jobs.store import JobStore
+from ..metrics.process import process_metrics
 from .health import health_report
-from .jobs.service import JobService
-from .jobs.store import JobStore
-from .metrics.process import process_metrics
+from .hub import SNAPSHOT_SIZE, Hub
 
 # A request waits at most ~2 x REDIS_TIMEOUT for an unresponsive Redis (one retry), then
 # answers 503: well inside any sensible client timeout.

@@ -7,17 +7,17 @@ This is MySpinBot's one retry authority: Huey itself never retries.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from typing import Any
 
 import redis
 
-from ..config import Settings
-from . import keys, retention, scripts
-from .engine_probe import stale_fields
-from .messages import job_message, message_job_id
-from .model import (
+from ...config import Settings
+from ...every import Every
+from .. import keys, scripts
+from ..engine_reports import stale_fields
+from ..messages import job_message, message_job_id
+from ..model import (
     EVENT_FOR_STATE,
     KINDS,
     duration_bucket,
@@ -26,8 +26,10 @@ from .model import (
     loads,
     now_ms,
     parse_iso_ms,
+    text,
 )
-from .queues import queue_key
+from ..queues import queue_key
+from . import retention
 
 log = logging.getLogger("myspinbot.maintenance")
 
@@ -88,7 +90,7 @@ class Maintenance:
         expired = self.client.zrangebyscore(keys.LEASES, 0, now, start=0, num=BATCH)
         if not expired or self._redis_just_started():
             return 0
-        return sum(self._reap_one(_text(raw)) for raw in expired)
+        return sum(self._reap_one(text(raw)) for raw in expired)
 
     def _reap_one(self, job_id: str) -> int:
         fields = ("doc", "state", "attempt", "handbacks")
@@ -152,12 +154,12 @@ class Maintenance:
         sent = 0
         due = self.client.zrangebyscore(keys.RETRIES, 0, self.server_ms(), start=0, num=BATCH)
         for raw in due:
-            job_id = _text(raw)
+            job_id = text(raw)
             kind = self.client.hget(keys.job(job_id), "kind")
             if kind is None:
                 self.client.zrem(keys.RETRIES, job_id)
                 continue
-            sent += self._push(_text(kind), job_id)
+            sent += self._push(text(kind), job_id)
         return sent
 
     def _push(self, kind: str, job_id: str) -> int:
@@ -179,7 +181,7 @@ class Maintenance:
         """
         missing = self._jobs_without_message()
         now = self.server_ms()
-        seen = {_text(k): int(v) for k, v in self.client.hgetall(keys.SWEEP_SUSPECTS).items()}
+        seen = {text(k): int(v) for k, v in self.client.hgetall(keys.SWEEP_SUSPECTS).items()}
         gone = [job_id for job_id in seen if job_id not in missing]
         if gone:
             self.client.hdel(keys.SWEEP_SUSPECTS, *gone)
@@ -203,9 +205,9 @@ class Maintenance:
             if queued <= waiting:
                 continue  # every queued job can still have its message: nothing lost
             carried = {_message_id(kind, d) for d in self.client.lrange(queue_key(kind), 0, -1)}
-            retrying = {_text(r) for r in self.client.zrange(keys.RETRIES, 0, -1)}
+            retrying = {text(r) for r in self.client.zrange(keys.RETRIES, 0, -1)}
             for raw in self.client.zrange(keys.index(kind, "queued"), 0, -1):
-                job_id = _text(raw)
+                job_id = text(raw)
                 if job_id not in carried and job_id not in retrying:
                     missing[job_id] = kind
         return missing
@@ -226,31 +228,30 @@ class MaintenanceLoop:
     def __init__(self, maintenance: Maintenance, interval: float) -> None:
         self.maintenance = maintenance
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="maintenance", daemon=True)
+        self._delay, self._down = interval, False
+        self._every = Every(interval, self._round, name="maintenance")
 
     def start(self) -> None:
-        self._thread.start()
+        self._every.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._every.stop()
 
-    def _run(self) -> None:
-        delay, down = self.interval, False
-        while not self._stop.wait(delay):
-            try:
-                self.maintenance.run_once()
-            except redis.RedisError as exc:
-                if not down:
-                    log.warning("maintenance paused: Redis unreachable (%s)", exc)
-                down = True
-                delay = min(max(delay * 2, 0.1), max(self.interval, 5.0))
-                continue
-            except Exception:
-                log.exception("maintenance round failed")
-            if down:
-                log.info("maintenance resumed: Redis reachable again")
-            delay, down = self.interval, False
+    def _round(self) -> float:
+        try:
+            self.maintenance.run_once()
+        except redis.RedisError as exc:
+            if not self._down:
+                log.warning("maintenance paused: Redis unreachable (%s)", exc)
+            self._down = True
+            self._delay = min(max(self._delay * 2, 0.1), max(self.interval, 5.0))
+            return self._delay
+        except Exception:
+            log.exception("maintenance round failed")
+        if self._down:
+            log.info("maintenance resumed: Redis reachable again")
+        self._delay, self._down = self.interval, False
+        return self._delay
 
 
 def _message_id(kind: str, data: bytes) -> str | None:
@@ -258,7 +259,3 @@ def _message_id(kind: str, data: bytes) -> str | None:
         return message_job_id(kind, data)
     except Exception:  # a message that is not ours (or not for this version): not a carrier
         return None
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

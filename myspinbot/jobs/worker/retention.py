@@ -13,9 +13,9 @@ from typing import Any
 
 import redis
 
-from ..config import Settings
-from . import keys
-from .model import KINDS, now_ms
+from ...config import Settings
+from .. import keys
+from ..model import KINDS, now_ms, text
 
 log = logging.getLogger("myspinbot.maintenance")
 
@@ -29,7 +29,7 @@ def doomed_jobs(client: redis.Redis, settings: Settings) -> set[str]:
     if settings.retention_days > 0:
         cutoff = now_ms() - int(settings.retention_days * 86_400_000)
         for index in indexes:
-            doomed.update(_text(r) for r in client.zrangebyscore(index, 0, cutoff))
+            doomed.update(text(r) for r in client.zrangebyscore(index, 0, cutoff))
     if settings.retention_max_jobs > 0:
         total = sum(client.zcard(index) for index in indexes)
         if total > settings.retention_max_jobs:
@@ -37,7 +37,7 @@ def doomed_jobs(client: redis.Redis, settings: Settings) -> set[str]:
             for index in indexes:
                 finished += client.zrange(index, 0, -1, withscores=True)
             finished.sort(key=lambda item: item[1], reverse=True)  # newest first
-            doomed.update(_text(r) for r, _ in finished[settings.retention_max_jobs :])
+            doomed.update(text(r) for r, _ in finished[settings.retention_max_jobs :])
     return doomed
 
 
@@ -52,7 +52,3 @@ def trim(client: redis.Redis, settings: Settings, purge: Any) -> int:
     if removed:
         log.info("retention removed %d finished jobs", removed)
     return removed
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -28,12 +28,12 @@ from typing import Any
 import orjson
 import redis
 
-from . import keys, scripts
+from .. import keys, scripts
+from ..messages import job_message, template_parts
+from ..model import EVENT_FOR_STATE, FINISHED, duration_bucket, iso, loads, now_ms, text
+from ..queues import queue_key
 from .attempt import Attempt, LeaseLost, Stored, StoreUnreachable
 from .lean_script import LeanScript
-from .messages import job_message, template_parts
-from .model import EVENT_FOR_STATE, FINISHED, duration_bucket, iso, loads, now_ms
-from .queues import queue_key
 
 log = logging.getLogger("myspinbot.jobs")
 
@@ -124,7 +124,7 @@ class Ledger:
         if doc is None:
             return None
         return Stored(
-            loads(doc), _text(state), int(attempt or 0), _text(owner or b""), int(handbacks or 0)
+            loads(doc), text(state), int(attempt or 0), text(owner or b""), int(handbacks or 0)
         )
 
     def _applied(self, job_id: str, owner: str, number: int, states: tuple[str, ...]) -> bool:
@@ -168,7 +168,7 @@ class Ledger:
         """Move a queued job to active under a new attempt number; None if it is not queued."""
         owner, args = self._claim_args()
         reply, failed = self._call("claim", job_id, [keys.PREFIX, job_id, *args])
-        status = _text(reply[0])
+        status = text(reply[0])
         if status == "ok":
             return _attempt(reply, owner)
         if status == "stale" and failed:  # our lost first try may have claimed it
@@ -209,8 +209,8 @@ class Ledger:
             attempt, "active", changes, event="progress", lease_ms=self.lease_ms
         )
         reply, failed = self._write(attempt.job_id, block)
-        self._fenced(attempt, ("active",), _text(reply[0]), failed)
-        attempt.cancel_requested = _text(reply[1]) == "1"
+        self._fenced(attempt, ("active",), text(reply[0]), failed)
+        attempt.cancel_requested = text(reply[1]) == "1"
         return attempt.cancel_requested
 
     def heartbeat(self, attempt: Attempt) -> bool:
@@ -219,10 +219,10 @@ class Ledger:
             keys=[keys.job(attempt.job_id)],
             args=[keys.PREFIX, attempt.job_id, str(attempt.number), self.lease_ms],
         )
-        if _text(status) != "ok":
+        if text(status) != "ok":
             attempt.lost = True
             return False
-        attempt.cancel_requested = _text(flag) == "1"
+        attempt.cancel_requested = text(flag) == "1"
         return True
 
     def job(self, job_id: str) -> dict[str, Any] | None:
@@ -276,7 +276,7 @@ class Ledger:
             [keys.PREFIX, attempt.job_id, *head, *claim],
             block,
         )
-        self._fenced(attempt, (state,), _text(reply[0]), failed)
+        self._fenced(attempt, (state,), text(reply[0]), failed)
         return _popped(reply[2], owner)
 
     def requeue(
@@ -310,7 +310,7 @@ class Ledger:
             if_cancelled={"message": "cancelled", "finished_at": iso(now_ms())},
         )
         reply, failed = self._write(attempt.job_id, block)
-        status = self._fenced(attempt, ("queued", "cancelled"), _text(reply[0]), failed)
+        status = self._fenced(attempt, ("queued", "cancelled"), text(reply[0]), failed)
         attempt.lost = True  # whatever the attempt's thread does next is refused anyway
         return status
 
@@ -325,17 +325,13 @@ def _attempt(reply: list[Any], owner: str) -> Attempt:
 def _popped(reply: list[Any], owner: str) -> Claimed | bytes | None:
     """What pop_claim's script found: a claimed job, a foreign message, or nothing."""
     for skipped in reply[-1]:
-        log.info("job %s is not queued any more; message skipped", _text(skipped))
-    kind = _text(reply[0])
+        log.info("job %s is not queued any more; message skipped", text(skipped))
+    kind = text(reply[0])
     if kind == "claimed":
         return reply[1], _attempt(reply[2:], owner)
     if kind == "foreign":
         return reply[1]
     return None
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 __all__ = ["Attempt", "Claimed", "LeaseLost", "Ledger", "StoreUnreachable"]

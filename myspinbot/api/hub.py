@@ -25,8 +25,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from .errors import REDIS_OUTAGE
-from .jobs import keys
+from ..errors import REDIS_OUTAGE
+from ..jobs import keys
 
 log = logging.getLogger("myspinbot.events")
 

@@ -1,4 +1,5 @@
-"""Run one attempt of a job: claim it, drive its pipeline, record how it ended."""
+"""Run one attempt of a job: claim it (unless its message came claimed), drive its pipeline,
+record how it ended."""
 
 from __future__ import annotations
 
@@ -10,30 +11,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..logs import request_id
-from . import handoff
+from ...logs import request_id
+from ..artifacts import artifact_folder, describe_artifacts
+from ..model import error_body
+from ..pipelines import Cancelled, Pipeline, PipelineError, TransientError
 from .ledger import Attempt, Claimed, LeaseLost, Ledger, StoreUnreachable
-from .model import error_body
-from .pipelines import Cancelled, Pipeline, PipelineError, TransientError
 
 log = logging.getLogger("myspinbot.jobs")
 
-CONTENT_TYPES = {
-    ".webp": "image/webp",
-    ".gif": "image/gif",
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".mp4": "video/mp4",
-    ".webm": "video/webm",
-    ".flac": "audio/flac",
-    ".wav": "audio/wav",
-    ".mp3": "audio/mpeg",
-    ".ogg": "audio/ogg",
-    ".opus": "audio/ogg",
-    ".json": "application/json",
-    ".safetensors": "application/octet-stream",
-}
+Popped = Claimed | bytes | None  # what a pop or a finish took off the queue (Ledger.pop_claim)
+
 MAX_RETRY_DELAY = 300.0
 
 
@@ -69,23 +56,6 @@ class AttemptReporter:
         return self.ledger.job(job_id)
 
 
-def artifact_folder(artifacts_dir: Path, job_id: str, attempt: int) -> Path:
-    """Each attempt writes its own folder, so a zombie attempt cannot touch the result."""
-    return artifacts_dir / job_id / str(attempt)
-
-
-def describe_artifacts(job_id: str, folder: Path, names: list[str]) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": name,
-            "url": f"/api/jobs/{job_id}/artifacts/{name}",
-            "size": (folder / name).stat().st_size,
-            "content_type": CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream"),
-        }
-        for name in names
-    ]
-
-
 def retry_delay(base: float, attempt: int) -> float:
     """Exponential backoff with full jitter, capped."""
     return min(MAX_RETRY_DELAY, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
@@ -118,8 +88,12 @@ class Runner:
         with self._lock:
             return list(self.active.values())
 
-    def run(self, kind: str, job_id: str) -> None:
-        attempt = handoff.take(job_id)  # claimed already, when its message came from a claim
+    def run(self, kind: str, job_id: str, attempt: Attempt | None = None) -> Popped:
+        """Run `job_id`, under `attempt` when its message came with the claim made already.
+
+        Returns what the job's last write popped and claimed for this thread (a
+        queue's task runs that next), or None.
+        """
         if self.stopping.is_set():
             # Popped by a thread that has not seen the stop yet: give it straight back
             # rather than start an attempt only to hand it back.
@@ -127,23 +101,32 @@ class Runner:
                 self._hand_back(attempt)
             else:
                 self.ledger.release(kind, job_id)
-            return
+            return None
         if attempt is None:
-            try:
-                attempt = self.ledger.claim(job_id)
-            except StoreUnreachable:
-                # The message is spent; the sweep pushes a new one for a job left queued.
-                log.warning("job %s not claimed: Redis unreachable", job_id)
-                return
+            attempt = self._claim(job_id)
+            if attempt is None:
+                return None
+        return self._run_attempt(kind, attempt)
+
+    def _claim(self, job_id: str) -> Attempt | None:
+        try:
+            attempt = self.ledger.claim(job_id)
+        except StoreUnreachable:
+            # The message is spent; the sweep pushes a new one for a job left queued.
+            log.warning("job %s not claimed: Redis unreachable", job_id)
+            return None
         if attempt is None:
             log.info("job %s is not queued any more; message skipped", job_id)
-            return
+        return attempt
+
+    def _run_attempt(self, kind: str, attempt: Attempt) -> Popped:
+        job_id = attempt.job_id
         traced = request_id.set(attempt.job.get("request_id") or "-")  # logs name the request
         log.info("job %s attempt %d started", job_id, attempt.number)
         self._track(attempt)
         folder = artifact_folder(self.artifacts_dir, job_id, attempt.number)
         try:
-            self._drive(kind, attempt, folder)
+            return self._drive(kind, attempt, folder)
         except LeaseLost:
             log.warning(
                 "job %s attempt %d lost its lease; its writes were refused", job_id, attempt.number
@@ -160,29 +143,25 @@ class Runner:
             with self._lock:
                 self.active.pop(job_id, None)
             request_id.reset(traced)
+        return None
 
-    def pop_claim(self, kind: str) -> bytes | None:
-        """The storage's claimer: the next message of `kind`'s queue, its job claimed."""
+    def pop_claim(self, kind: str) -> Popped:
+        """The queues' claimer: the next message of `kind`'s queue with its job claimed."""
         if self.stopping.is_set():
             return None
-        self._keep(self.ledger.pop_claim(kind))
-        return handoff.next_message()
+        return self._kept(self.ledger.pop_claim(kind))
 
-    def _keep(self, popped: Claimed | bytes | None) -> None:
-        """Keep a claimed job for this thread's next task (heartbeats renew its lease)."""
-        if popped is None:
-            return
-        if isinstance(popped, bytes):  # not one of ours: Huey runs it as it is
-            handoff.put(popped, None)
-            return
-        message, attempt = popped
-        self._track(attempt)
-        handoff.put(message, attempt)
+    def _kept(self, popped: Popped) -> Popped:
+        """A job claimed for this thread counts as running from now: heartbeats renew its
+        lease and a stop hands it back, until its task runs it."""
+        if isinstance(popped, tuple):
+            self._track(popped[1])
+        return popped
 
-    def _finish(self, kind: str, attempt: Attempt, state: str, **kwargs: Any) -> None:
+    def _finish(self, kind: str, attempt: Attempt, state: str, **kwargs: Any) -> Popped:
         """End the attempt; the same round trip claims this thread's next job unless stopping."""
         next_from = None if self.stopping.is_set() else kind
-        self._keep(self.ledger.finish(attempt, state, next_from=next_from, **kwargs))
+        return self._kept(self.ledger.finish(attempt, state, next_from=next_from, **kwargs))
 
     def _track(self, attempt: Attempt) -> None:
         with self._lock:
@@ -208,7 +187,7 @@ class Runner:
         for attempt in self.running():
             self._hand_back(attempt)
 
-    def _drive(self, kind: str, attempt: Attempt, folder: Path) -> None:
+    def _drive(self, kind: str, attempt: Attempt, folder: Path) -> Popped:
         job_id = attempt.job_id
         try:
             folder.mkdir(parents=True)
@@ -221,38 +200,39 @@ class Runner:
                 attempt.job, self.uploads_dir / job_id, folder, reporter
             )
         except Cancelled:
-            self._finish(kind, attempt, "cancelled", message="cancelled")
+            return self._finish(kind, attempt, "cancelled", message="cancelled")
         except (HandBack, KeyboardInterrupt):
             self._hand_back(attempt)
+            return None
         except TransientError as exc:
-            self._retry_or_fail(kind, attempt, exc)
+            return self._retry_or_fail(kind, attempt, exc)
         except PipelineError as exc:
-            self._finish(
+            return self._finish(
                 kind, attempt, "failed", message="failed", error=error_body(exc.code, str(exc))
             )
         except Exception:
             log.exception("job %s: unexpected pipeline error", job_id)
-            self._finish(
+            return self._finish(
                 kind,
                 attempt,
                 "failed",
                 message="failed",
                 error=error_body("internal_error", "the pipeline failed unexpectedly"),
             )
-        else:
-            artifacts = describe_artifacts(job_id, folder, names)
-            self._finish(kind, attempt, "completed", message="done", artifacts=artifacts)
-            self._drop_other_attempts(job_id, attempt.number)
-            log.info("job %s completed", job_id)
+        artifacts = describe_artifacts(job_id, folder, names)
+        popped = self._finish(kind, attempt, "completed", message="done", artifacts=artifacts)
+        self._drop_other_attempts(job_id, attempt.number)
+        log.info("job %s completed", job_id)
+        return popped
 
-    def _retry_or_fail(self, kind: str, attempt: Attempt, exc: TransientError) -> None:
+    def _retry_or_fail(self, kind: str, attempt: Attempt, exc: TransientError) -> Popped:
         error = error_body(exc.code, str(exc))
         if attempt.charged >= self.max_attempts:
             error["message"] = f"gave up after {attempt.charged} attempts: {exc}"
-            self._finish(kind, attempt, "failed", message="failed", error=error)
-            return
+            return self._finish(kind, attempt, "failed", message="failed", error=error)
         delay = retry_delay(self.retry_base, attempt.number)
         self.ledger.requeue(attempt, delay=delay, message=f"retrying in {delay:.0f}s", error=error)
+        return None
 
     def _drop_other_attempts(self, job_id: str, keep: int) -> None:
         if keep == 1:

@@ -1,4 +1,4 @@
-"""A worker process's runtime: its runner, its heartbeats, built once per process."""
+"""A worker's runtime: its runner, its two queues, its heartbeats and background loops."""
 
 from __future__ import annotations
 
@@ -11,15 +11,17 @@ import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
-from ..config import Settings
-from . import handoff, keys
+from ...config import Settings
+from ...every import Every
+from .. import keys
+from ..model import KINDS, now_ms
+from ..pipelines.factory import build_pipelines
+from ..queues import JobQueue, job_queue
 from .engine_probe import EngineProbe
 from .ledger import Ledger
 from .maintenance import Maintenance, MaintenanceLoop
-from .model import now_ms
-from .pipelines.factory import build_pipelines
-from .queues import bind_queues
 from .runner import Runner
+from .tasks import register_task
 
 log = logging.getLogger("myspinbot.worker")
 
@@ -36,7 +38,11 @@ def redis_client(url: str) -> redis.Redis:
 
 
 class WorkerRuntime:
-    """Process-wide state of a worker: built once, at consumer start-up, never at import."""
+    """What a worker needs to take and run jobs: built at consumer start-up, never at import.
+
+    Its queues are its own, bound to its Redis with its runner as their claimer, and its
+    tasks are registered on them: two runtimes in one process share nothing.
+    """
 
     def __init__(self, settings: Settings, redis_url: str, *, maintenance: bool = True) -> None:
         self.settings = settings
@@ -51,7 +57,6 @@ class WorkerRuntime:
             max_attempts=settings.max_attempts,
             retry_base=settings.retry_base_seconds,
         )
-        handoff.install(self.runner.pop_claim)  # the queues' storage claims as it pops
         self.maintenance = MaintenanceLoop(
             Maintenance(self.client, settings), settings.maintenance_interval
         )
@@ -59,19 +64,27 @@ class WorkerRuntime:
         self.engines = (
             EngineProbe(self.client, settings, self.identity) if settings.comfyui_url else None
         )
-        self.queues: set[str] = set()
+        self.queues: dict[str, JobQueue] = {
+            kind: job_queue(kind, redis_url, claimer=self.runner) for kind in KINDS
+        }
+        for kind, queue in self.queues.items():
+            register_task(queue, kind, self.runner, self.serving)
+        self.served: set[str] = set()
         self._lock = threading.Lock()
         self._started = False
-        self._stop = threading.Event()
+        # The first beat at once: /health counts this worker from its start.
+        beat_every = min(2.0, settings.lease_seconds / 3)
+        self._beats = Every(beat_every, self._beat, name="heartbeat", first=0.0)
+        self._beats_down = False
 
     def serving(self, queue: str) -> None:
         """Called by each consumer thread at start-up; starts the background loops once."""
         with self._lock:
-            self.queues.add(queue)
+            self.served.add(queue)
             if self._started:
                 return
             self._started = True
-        threading.Thread(target=self._beat_loop, name="heartbeat", daemon=True).start()
+        self._beats.start()
         if self.engines is not None:
             self.engines.start()
         if self.runs_maintenance:
@@ -82,38 +95,33 @@ class WorkerRuntime:
         self.runner.stopping.set()
 
     def close(self) -> None:
-        self._stop.set()
+        self._beats.stop()
         self.maintenance.stop()
         if self.engines is not None:
             self.engines.stop()
         try:
-            for queue in self.queues:
+            for queue in self.served:
                 self.client.zrem(keys.workers(queue), self.identity)
         except redis.RedisError:
             pass
         self.ledger.close()
 
-    def _beat_loop(self) -> None:
-        interval = min(2.0, self.settings.lease_seconds / 3)
-        down = False
-        wait = 0.0  # the first beat at once: /health counts this worker from its start
-        while not self._stop.wait(wait):
-            wait = interval
-            try:
-                self.beat()
-            except redis.RedisError as exc:
-                if not down:
-                    log.warning("heartbeat failed: Redis unreachable (%s); retrying", exc)
-                down = True
-                continue
-            if down:
-                log.info("heartbeat restored")
-            down = False
+    def _beat(self) -> None:
+        try:
+            self.beat()
+        except redis.RedisError as exc:
+            if not self._beats_down:
+                log.warning("heartbeat failed: Redis unreachable (%s); retrying", exc)
+            self._beats_down = True
+            return
+        if self._beats_down:
+            log.info("heartbeat restored")
+        self._beats_down = False
 
     def beat(self) -> None:
         stamp = now_ms()
         pipe = self.client.pipeline(transaction=False)
-        for queue in self.queues:
+        for queue in self.served:
             pipe.zadd(keys.workers(queue), {self.identity: stamp})
             pipe.zremrangebyscore(keys.workers(queue), 0, stamp - keys.WORKER_TTL_MS)
         pipe.execute()
@@ -126,26 +134,3 @@ class WorkerRuntime:
                     attempt.job_id,
                     attempt.number,
                 )
-
-
-_runtime: WorkerRuntime | None = None
-_runtime_lock = threading.Lock()
-
-
-def runtime() -> WorkerRuntime:
-    """This process's runtime, built from the environment on first use."""
-    global _runtime
-    with _runtime_lock:
-        if _runtime is None:
-            settings = Settings.from_env()
-            _runtime = WorkerRuntime(settings, settings.store_url)
-        return _runtime
-
-
-def install_runtime(settings: Settings, *, maintenance: bool = True) -> WorkerRuntime:
-    """Build this process's runtime (and point the queues at its Redis) before consuming."""
-    global _runtime
-    with _runtime_lock:
-        bind_queues(settings.store_url)
-        _runtime = WorkerRuntime(settings, settings.store_url, maintenance=maintenance)
-        return _runtime

@@ -1,7 +1,7 @@
 """Huey consumers for our queues: as threads of the server (the default) or as a replica.
 
 Both run Huey's own worker loop on the same queues, so `myspinbot worker`, plain
-`huey_consumer myspinbot.jobs.train_queue` and the server's in-process workers behave
+`huey_consumer myspinbot.jobs.worker.train_queue` and the server's in-process workers behave
 alike: claim, run, report, hand back on stop.
 """
 
@@ -16,10 +16,9 @@ from typing import Any
 import redis
 from huey.consumer import Consumer, Scheduler, Worker
 
-from ..config import QUEUES as QUEUE_KINDS
-from ..config import Settings
-from .queues import QUEUES
-from .worker import WorkerRuntime, install_runtime, runtime
+from ...config import QUEUES as QUEUE_KINDS
+from ...config import Settings
+from .runtime import WorkerRuntime
 
 log = logging.getLogger("myspinbot.worker")
 
@@ -72,27 +71,28 @@ class _Consumer(Consumer):
     worker_class = _Worker
     scheduler_class = _IdleScheduler
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, runtime: WorkerRuntime, queue: str, **kwargs: Any) -> None:
+        super().__init__(runtime.queues[queue], **kwargs)
+        self.runtime = runtime
         # Huey re-execs the whole command line on SIGHUP; a closed terminal must not do that.
         self._signal_actions.pop(signal.SIGHUP, None)
 
     def stop(self, graceful: bool = False) -> None:
-        rt = runtime()
-        rt.stop()
+        self.runtime.stop()
         # Graceful (SIGINT): attempts hand back at their next step while Huey joins the
         # threads. Immediate (SIGTERM), or a step longer than the shutdown timeout: Huey
         # cannot interrupt its threads, so hand their jobs back from here; fencing refuses
         # whatever those threads still try to write before the process exits.
         super().stop(graceful=graceful)
-        rt.runner.hand_back_all()
+        self.runtime.runner.hand_back_all()
 
 
 def run_consumer(queue: str, settings: Settings, threads: int) -> None:
     """A replica: serve one queue until SIGINT (hand back at the next step) or SIGTERM (now)."""
-    rt = install_runtime(settings)
+    rt = WorkerRuntime(settings, settings.store_url)
     consumer = _Consumer(
-        QUEUES[queue],
+        rt,
+        queue,
         workers=threads,
         worker_type="thread",
         periodic=False,
@@ -116,7 +116,7 @@ class InProcessWorkers:
 
     def __init__(self, settings: Settings, per_queue: int) -> None:
         """`per_queue` workers of `settings.worker_threads` threads each, for each queue."""
-        self.runtime: WorkerRuntime = install_runtime(settings, maintenance=False)
+        self.runtime = WorkerRuntime(settings, settings.store_url, maintenance=False)
         self.stop_flag = threading.Event()
         self.threads = [
             threading.Thread(
@@ -130,7 +130,9 @@ class InProcessWorkers:
         ]
 
     def _worker(self, queue: str) -> _Worker:
-        return _Worker(QUEUES[queue], self.stop_flag, POLL_DELAY, POLL_MAX_DELAY, backoff=1.15)
+        return _Worker(
+            self.runtime.queues[queue], self.stop_flag, POLL_DELAY, POLL_MAX_DELAY, backoff=1.15
+        )
 
     def start(self) -> None:
         for thread in self.threads:
