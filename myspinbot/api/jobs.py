@@ -12,11 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, file
 
-from ..config import MAX_PROMPT_CHARS
 from ..errors import BadRequest, InvalidField, NotFound, UnsupportedMediaType
 from ..jobs.model import KINDS, STATES, is_job_id, new_job_id
 from ..jobs.runner import artifact_folder
 from ..jobs.service import JobService
+from .text_limits import check_length
 from .uploads import TrainingUploadReader
 
 bp = Blueprint("jobs", url_prefix="/api")
@@ -34,7 +34,7 @@ INLINE_TYPES = ("image/", "video/")
 class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
 
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    prompt: str = Field(min_length=1)
     lora: str | None = None
 
 
@@ -75,6 +75,7 @@ def parse_generate(body: bytes) -> GenerateRequest:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else None
         raise InvalidField(f"{name}: {first['msg']}", field=name) from None
+    check_length("prompt", parsed.prompt)
     if not VISIBLE.search(parsed.prompt):
         raise InvalidField("prompt: must not be blank", field="prompt")
     return parsed

@@ -19,7 +19,8 @@ from .. import __version__
 from ..config import MAX_PROMPT_CHARS, Settings
 from ..jobs.runner import CONTENT_TYPES
 from .jobs import JOB_ID_PATTERN, LORA_PATTERN, PROMPT_PATTERN
-from .uploads import AUDIO_TYPES, IMAGE_TYPES, MAX_NAME_CHARS
+from .text_limits import MAX_NAME_CHARS
+from .uploads import AUDIO_TYPES, IMAGE_TYPES
 
 
 class Artifact(BaseModel):
@@ -203,9 +204,10 @@ def _train_body(settings: Settings) -> dict[str, Any]:
                         },
                         "name": {
                             "type": "string",
+                            "maxLength": MAX_NAME_CHARS,
                             "description": (
-                                "a name to show; control characters are dropped and it is "
-                                f"cut to its first {MAX_NAME_CHARS} characters"
+                                "a name to show; control characters are dropped; a longer "
+                                f"name than {MAX_NAME_CHARS} characters is refused (422)"
                             ),
                         },
                     },
