@@ -58,7 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_worker)
 
     submit = commands.add_parser("submit", help="submit a job and follow it to the end")
-    submit.add_argument("--url", default=None, help="server URL (default: the local server)")
+    submit.add_argument(
+        "--url",
+        default=None,
+        help="server URL (default: $MYSPINBOT_URL, else the local server of "
+        "MYSPINBOT_HOST / MYSPINBOT_PORT)",
+    )
     submit.add_argument(
         "--token",
         default=os.environ.get("MYSPINBOT_API_TOKEN"),
