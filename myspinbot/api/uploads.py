@@ -128,6 +128,18 @@ class TrainingUploadReader:
             )
 
     async def read(self, request: Request) -> TrainingUpload:
+        try:
+            return await self._read(request)
+        except BaseException:
+            # The rest of the body is not wanted: Sanic would otherwise read and discard it
+            # after our answer; a limit below what was received makes it stop, and the
+            # connection closes (Connection: close), lingering so the client reads the
+            # answer (server/lingering.py).
+            request.stream.request_max_size = 0
+            request.stream.keep_alive = False
+            raise
+
+    async def _read(self, request: Request) -> TrainingUpload:
         boundary = boundary_of(request.headers.get("content-type", ""))
         if boundary is None:
             raise UnsupportedMediaType("send multipart/form-data with images and voice")
@@ -149,12 +161,6 @@ class TrainingUploadReader:
                             f"the upload is larger than {self.settings.max_request_bytes} bytes"
                         )
                     form.write(chunk)
-            except BaseException:
-                # Sanic would otherwise read and discard the rest of the body after our
-                # answer; a limit below what was received makes it drop the connection.
-                request.stream.request_max_size = 0
-                request.stream.keep_alive = False  # and tells the client: Connection: close
-                raise
             finally:
                 form.close()
             return self.validate(form.finish().files, form.form.fields)

@@ -16,13 +16,13 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 from sanic import Sanic
-from sanic.server.protocols.websocket_protocol import WebSocketProtocol
 from sanic.worker.loader import AppLoader
 
 from ..app import create_app, new_app
 from ..config import Settings
 from ..lifeline import MAIN_PID_ENV
 from .embedded_redis import EmbeddedRedis
+from .lingering import LingeringProtocol
 from .redis_binary import external_server_label
 from .shared_metrics import forget_dead_processes, shared_metrics_dir
 from .system import setup_background, setup_main_process
@@ -66,6 +66,7 @@ def _serve_one_process(settings: Settings) -> None:
         access_log=settings.access_log,
         motd=False,
         single_process=True,
+        protocol=LingeringProtocol,  # HTTP and /ws; a refused upload's answer is read
     )
     Sanic.serve_single(primary=app)
 
@@ -81,8 +82,9 @@ def _serve_worker_processes(settings: Settings) -> None:
         workers=settings.http_workers,
         access_log=settings.access_log,
         motd=False,
-        # Sanic picks the protocol from this process's app, which has no routes (so no /ws).
-        protocol=WebSocketProtocol,
+        # Sanic would pick the protocol from this process's app, which has no routes (so no
+        # /ws): name it. It serves /ws, and a refused upload's answer is read (lingering.py).
+        protocol=LingeringProtocol,
     )
     with shared_metrics_dir():  # per-process HTTP metrics, merged at scrape time
         Sanic.serve(primary=app, app_loader=AppLoader(factory=http_worker_app))
