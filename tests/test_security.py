@@ -156,21 +156,52 @@ def test_cross_site_writes_are_refused_even_with_the_token(http) -> None:
     assert_api_error(response, 403, "cross_origin")
 
 
-def test_failed_attempts_are_rate_limited(tmp_path: Path) -> None:
+def test_a_lockout_refuses_only_failures_and_the_right_token_still_works(
+    tmp_path: Path,
+) -> None:
+    """Ten wrong tokens from one address: its wrong tokens get 429 with Retry-After for the
+    rest of the window, while the right token still works on the API, /ws and sign-in."""
     with (
         running_server(
             tmp_path / "data", MYSPINBOT_API_TOKEN=TOKEN, MYSPINBOT_INPROCESS_WORKERS="0"
         ) as live,
         live.client() as client,
     ):
-        statuses = [
-            client.get("/api/jobs", headers={"Authorization": "Bearer no"}).status_code
-            for _ in range(12)
-        ]
-        assert statuses[:10] == [401] * 10
-        limited = client.get("/api/jobs", headers=BEARER)
+        wrong = {"Authorization": "Bearer no"}
+        failures = [client.get("/api/jobs", headers=wrong) for _ in range(10)]
+        for failure in failures:
+            assert_api_error(failure, 401, "invalid_token")
+            assert failure.headers["www-authenticate"].startswith('Bearer realm="myspinbot"')
+        limited = client.get("/api/jobs", headers=wrong)
         assert_api_error(limited, 429, "too_many_attempts")
-        assert int(limited.headers["retry-after"]) > 0
+        assert 0 < int(limited.headers["retry-after"]) <= 300
+        assert "the right token still works" in limited.json()["error"]["message"]
+
+        assert client.get("/api/jobs", headers=BEARER).status_code == 200
+        assert client.post("/api/generate", json={"prompt": "x"}, headers=BEARER).status_code == 202
+        assert ws_status(live, additional_headers=BEARER) == 101
+        assert ws_status(live, additional_headers=wrong) == 429
+
+        session, signed_in = login(live)
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == "/"
+        assert session.get("/").status_code == 200
+        session.close()
+        stranger, refused = login(live, token="still wrong")
+        assert refused.status_code == 429
+        assert 0 < int(refused.headers["retry-after"]) <= 300
+        assert "Too many failed attempts" in refused.text
+        stranger.close()
+
+
+def test_every_401_says_how_to_authenticate(server: Server, http) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
+        response = http.get("/api/jobs", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith('Bearer realm="myspinbot"')
+    client, refused = login(server, token=TOKEN + "-wrong")
+    client.close()
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith('Bearer realm="myspinbot"')
 
 
 def test_oversized_upload_is_cut_off_while_streaming(server: Server) -> None:
