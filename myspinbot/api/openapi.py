@@ -120,14 +120,14 @@ def _errors(*statuses: int, **why: str) -> dict[str, Any]:
     """Error responses by status; `why` (keys like s415) says when this operation gives one."""
     reasons = {
         400: "malformed request",
-        401: "missing or wrong token",
+        401: "missing or wrong token (WWW-Authenticate: Bearer)",
         403: "cross-site or CSRF",
         404: "not found",
         409: "already finished",
         413: "too large",
         415: "wrong type",
         422: "invalid field",
-        429: "too many failed sign-ins",
+        429: "a wrong token during this address's lockout (Retry-After); the right one works",
         503: "queue full or Redis unreachable (Retry-After)",
         507: "not enough disk space",
     }
