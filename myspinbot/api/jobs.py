@@ -180,6 +180,12 @@ async def cancel(request: Request, job_id: str) -> HTTPResponse:
     return ok(await service(request).cancel(job_id))
 
 
+async def _run_folder(request: Request, job_id: str) -> Path:
+    """The folder of the job's current or last run (the job's `attempt` skips hand-backs)."""
+    number = await service(request).store.run_number(job_id)
+    return artifact_folder(request.app.ctx.settings.artifacts_dir, job_id, number)
+
+
 @bp.get("/jobs/<job_id:str>/artifacts/<name:str>")
 async def artifact(request: Request, job_id: str, name: str) -> HTTPResponse:
     job = await service(request).get(job_id) if is_job_id(job_id) else None
@@ -189,7 +195,7 @@ async def artifact(request: Request, job_id: str, name: str) -> HTTPResponse:
     entry = next((a for a in job["artifacts"] if a["name"] == name), None)
     if entry is None:
         raise NotFound(f"job {job_id} has no artifact {name!r}")
-    folder = artifact_folder(request.app.ctx.settings.artifacts_dir, job_id, job["attempt"])
+    folder = await _run_folder(request, job_id)
     path: Path = folder / entry["name"]
     if not path.is_file():
         raise NotFound(f"the file of artifact {name!r} is gone")
@@ -221,7 +227,7 @@ async def preview(request: Request, job_id: str) -> HTTPResponse:
     # record reaches a path beyond the attempt's own folder.
     if mime is None or name not in {f"preview{suffix}" for suffix in PREVIEW_TYPES}:
         raise NotFound(f"job {job_id} has no preview")
-    folder = artifact_folder(request.app.ctx.settings.artifacts_dir, job_id, job["attempt"])
+    folder = await _run_folder(request, job_id)
     path = folder / name
     if not path.is_file():
         raise NotFound(f"job {job_id} has no preview")

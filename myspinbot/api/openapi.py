@@ -44,7 +44,21 @@ class Job(BaseModel):
     created_at: str
     started_at: str | None
     finished_at: str | None
-    attempt: int = Field(ge=0)
+    attempt: int = Field(
+        ge=0,
+        description=(
+            "runs that failed or lost their worker, plus the current one; a run handed back "
+            "when its worker stopped (a clean shutdown) is not counted"
+        ),
+    )
+    resumed: int = Field(
+        0,
+        ge=0,
+        description=(
+            "times the job was handed back when its worker stopped and taken up again (its "
+            "message then says 'resumed after a restart'); absent on jobs made before it existed"
+        ),
+    )
     error: JobError | None
     input: dict[str, Any]
     artifacts: list[Artifact]

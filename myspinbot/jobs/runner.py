@@ -35,6 +35,9 @@ CONTENT_TYPES = {
     ".safetensors": "application/octet-stream",
 }
 MAX_RETRY_DELAY = 300.0
+# A job a stopping worker gives back: not a failure, not an attempt; its next run says
+# "resumed after a restart" (jobs/scripts.py) and its `resumed` count goes up.
+HANDED_BACK = "handed back at shutdown; waiting to resume"
 
 
 class HandBack(BaseException):
@@ -191,7 +194,7 @@ class Runner:
     def _hand_back(self, attempt: Attempt) -> None:
         try:
             self.ledger.requeue(
-                attempt, delay=0, message="requeued: worker stopped", error=None, handback=True
+                attempt, delay=0, message=HANDED_BACK, error=None, handback=True
             )
             log.info("job %s handed back to its queue", attempt.job_id)
         except (LeaseLost, StoreUnreachable):
