@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from .config import QUEUES, Settings, SettingsError
+from .server.listen import ListenError
 from .server.redis_binary import RedisSetupError
 
 
@@ -93,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except SettingsError as exc:
         print(f"myspinbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except ListenError as exc:  # the message names the port or host and how to change it
+        print(f"myspinbot: cannot start: {exc}", file=sys.stderr)
         return 2
     except RedisSetupError as exc:  # the message says why and what to do
         print(f"myspinbot: cannot start: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
@@ -23,6 +24,7 @@ from ..config import Settings
 from ..lifeline import MAIN_PID_ENV
 from .embedded_redis import EmbeddedRedis
 from .lingering import LingeringProtocol
+from .listen import listening_socket
 from .redis_binary import external_server_label
 from .shared_metrics import forget_dead_processes, shared_metrics_dir
 from .system import setup_background, setup_main_process
@@ -31,13 +33,20 @@ log = logging.getLogger("myspinbot.server")
 
 
 def serve(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM. Redis comes up before the server and goes down after it."""
-    _warn_if_open(settings)
-    with _redis(settings):
-        if settings.http_workers == 1:
-            _serve_one_process(settings)
-        else:
-            _serve_worker_processes(settings)
+    """Run until SIGINT/SIGTERM. Redis comes up before the server and goes down after it.
+
+    The port is bound first: if it cannot be, ListenError says so and nothing has started.
+    """
+    sock = listening_socket(settings.host, settings.port)
+    try:
+        _warn_if_open(settings)
+        with _redis(settings):
+            if settings.http_workers == 1:
+                _serve_one_process(settings, sock)
+            else:
+                _serve_worker_processes(settings, sock)
+    finally:
+        sock.close()
 
 
 @contextmanager
@@ -57,12 +66,11 @@ def _redis(settings: Settings) -> Iterator[None]:
         embedded.stop()
 
 
-def _serve_one_process(settings: Settings) -> None:
+def _serve_one_process(settings: Settings, sock: socket.socket) -> None:
     app = create_app(settings)
     setup_background(app)
     app.prepare(
-        host=settings.host,
-        port=settings.port,
+        sock=sock,
         access_log=settings.access_log,
         motd=False,
         single_process=True,
@@ -71,14 +79,13 @@ def _serve_one_process(settings: Settings) -> None:
     Sanic.serve_single(primary=app)
 
 
-def _serve_worker_processes(settings: Settings) -> None:
+def _serve_worker_processes(settings: Settings, sock: socket.socket) -> None:
     """Each HTTP worker builds the whole app through the loader; this process only its part."""
     os.environ[MAIN_PID_ENV] = str(os.getpid())  # children arm their parent-death signal
     app = new_app(settings)
     setup_main_process(app)
     app.prepare(
-        host=settings.host,
-        port=settings.port,
+        sock=sock,  # Sanic hands it to each worker process
         workers=settings.http_workers,
         access_log=settings.access_log,
         motd=False,
