@@ -193,9 +193,7 @@ class Runner:
 
     def _hand_back(self, attempt: Attempt) -> None:
         try:
-            self.ledger.requeue(
-                attempt, delay=0, message=HANDED_BACK, error=None, handback=True
-            )
+            self.ledger.requeue(attempt, delay=0, message=HANDED_BACK, error=None, handback=True)
             log.info("job %s handed back to its queue", attempt.job_id)
         except (LeaseLost, StoreUnreachable):
             pass  # finished or superseded meanwhile, or Redis is away: the reaper covers it

@@ -26,9 +26,7 @@ def test_a_job_resumed_after_a_restart_says_so_on_its_card(
 
     server.stop()  # SIGINT: the running job is handed back, not failed
     server.start()
-    expect(page.locator("#connection-status")).to_contain_text(
-        "Live", timeout=RECONNECT_TIMEOUT_MS
-    )
+    expect(page.locator("#connection-status")).to_contain_text("Live", timeout=RECONNECT_TIMEOUT_MS)
     expect(card).to_contain_text("resumed after a restart", timeout=RECONNECT_TIMEOUT_MS)
     expect(card).to_have_attribute("data-state", "completed", timeout=RECONNECT_TIMEOUT_MS)
     expect(card).to_contain_text("resumed after a restart")
