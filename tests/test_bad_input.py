@@ -218,6 +218,14 @@ def test_too_long_text_is_a_422_naming_the_field_and_its_limit(
     assert error["message"] == f"{field} is too long: at most {limit} characters"
 
 
+def test_a_text_field_without_a_limit_of_its_own_is_bounded_too(http, unchanged) -> None:
+    files = [image(), voice()]
+    response = http.post("/api/train", files=files, data={"note": "n" * 5000})
+    error = assert_api_error(response, 422, "invalid_field")
+    assert error["field"] == "note"
+    assert error["message"] == "note is too long: at most 4096 bytes"
+
+
 def test_text_at_its_limit_is_kept_whole(http) -> None:
     response = http.post("/api/train", files=[image(), voice()], data={"name": "€" * 100})
     assert response.status_code == 202, response.text
