@@ -35,7 +35,7 @@ class LingeringHttp(Http):
 class LingeringProtocol(WebSocketProtocol):
     """Sanic's protocol (HTTP and /ws) whose close lingers after a refused upload."""
 
-    __slots__ = ("body_left_unread", "_dropped", "_deadline", "_idle")
+    __slots__ = ("body_left_unread", "_dropped", "_last_data", "_deadline", "_idle")
     HTTP_CLASS = LingeringHttp
     linger_seconds = LINGER_SECONDS
     linger_idle_seconds = LINGER_IDLE_SECONDS
@@ -44,6 +44,7 @@ class LingeringProtocol(WebSocketProtocol):
         super().__init__(*args, **kwargs)
         self.body_left_unread = False
         self._dropped: int | None = None  # bytes dropped while lingering; None: not lingering
+        self._last_data = 0.0  # loop time of the last bytes dropped
         self._deadline: asyncio.TimerHandle | None = None
         self._idle: asyncio.TimerHandle | None = None
 
@@ -68,10 +69,9 @@ class LingeringProtocol(WebSocketProtocol):
             super().data_received(data)
             return
         self._dropped += len(data)
+        self._last_data = self.loop.time()
         if self._dropped > self.app.ctx.settings.linger_bytes:
             self.close()
-            return
-        self._restart_idle_timer()
 
     def eof_received(self) -> bool | None:
         """The client has sent everything: a lingering connection is done."""
@@ -99,13 +99,18 @@ class LingeringProtocol(WebSocketProtocol):
         self.recv_buffer.clear()
         self.transport.write_eof()
         self.transport.resume_reading()  # Sanic pauses reading when its buffer is full
+        self._last_data = self.loop.time()
         self._deadline = self.loop.call_later(self.linger_seconds, self.close)
-        self._restart_idle_timer()
+        self._idle = self.loop.call_later(self.linger_idle_seconds, self._check_idle)
 
-    def _restart_idle_timer(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        self._idle = self.loop.call_later(self.linger_idle_seconds, self.close)
+    def _check_idle(self) -> None:
+        """Close once the client has sent nothing for linger_idle_seconds (one timer, not
+        one per chunk: chunks come thousands of times a second)."""
+        quiet = self.loop.time() - self._last_data
+        if quiet >= self.linger_idle_seconds:
+            self.close()
+        else:
+            self._idle = self.loop.call_later(self.linger_idle_seconds - quiet, self._check_idle)
 
     def _stop_lingering(self) -> None:
         for timer in (self._deadline, self._idle):
