@@ -401,3 +401,16 @@ def test_listening_beyond_loopback_without_a_token_warns(tmp_path: Path) -> None
         assert "NO MYSPINBOT_API_TOKEN" in live.log()
     with running_server(tmp_path / "quiet", MYSPINBOT_INPROCESS_WORKERS="0") as live:
         assert "NO MYSPINBOT_API_TOKEN" not in live.log()
+
+
+def test_a_short_token_is_warned_about(tmp_path: Path) -> None:
+    """The lockout never refuses the right token, so the token's length is the defence."""
+    with running_server(
+        tmp_path / "data", MYSPINBOT_API_TOKEN="zq7Kp0x", MYSPINBOT_INPROCESS_WORKERS="0"
+    ) as live:
+        assert "MYSPINBOT_API_TOKEN has only 7 characters" in live.log()
+        assert "zq7Kp0x" not in live.log()
+    with running_server(
+        tmp_path / "long", MYSPINBOT_API_TOKEN=TOKEN, MYSPINBOT_INPROCESS_WORKERS="0"
+    ) as live:
+        assert "MYSPINBOT_API_TOKEN has only" not in live.log()

@@ -40,6 +40,7 @@ def serve(settings: Settings) -> None:
     sock = listening_socket(settings.host, settings.port)
     try:
         _warn_if_open(settings)
+        _warn_if_guessable(settings)
         with _redis(settings):
             if settings.http_workers == 1:
                 _serve_one_process(settings, sock)
@@ -112,6 +113,23 @@ def _warn_if_open(settings: Settings) -> None:
             "!" * 78,
             settings.host,
             "!" * 78,
+        )
+
+
+MIN_TOKEN_CHARS = 20
+
+
+def _warn_if_guessable(settings: Settings) -> None:
+    """The failure limit never refuses the right token, so it cannot stop a patient guesser
+    on its own: the token's length must."""
+    token = settings.api_token
+    if token and len(token) < MIN_TOKEN_CHARS:
+        log.warning(
+            "MYSPINBOT_API_TOKEN has only %d characters: the failure limit refuses wrong "
+            "tokens but never the right one, so a short token can be guessed. Use %d or more "
+            "random characters, e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+            len(token),
+            MIN_TOKEN_CHARS,
         )
 
 
