@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from .config import QUEUES, Settings, SettingsError
+from .server.listen import ListenError
 from .server.redis_binary import RedisSetupError
 
 
@@ -58,7 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_worker)
 
     submit = commands.add_parser("submit", help="submit a job and follow it to the end")
-    submit.add_argument("--url", default=None, help="server URL (default: the local server)")
+    submit.add_argument(
+        "--url",
+        default=None,
+        help="server URL (default: $MYSPINBOT_URL, else the local server of "
+        "MYSPINBOT_HOST / MYSPINBOT_PORT)",
+    )
     submit.add_argument(
         "--token",
         default=os.environ.get("MYSPINBOT_API_TOKEN"),
@@ -88,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except SettingsError as exc:
         print(f"myspinbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except ListenError as exc:  # the message names the port or host and how to change it
+        print(f"myspinbot: cannot start: {exc}", file=sys.stderr)
         return 2
     except RedisSetupError as exc:  # the message says why and what to do
         print(f"myspinbot: cannot start: {exc}", file=sys.stderr)

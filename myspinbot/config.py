@@ -164,6 +164,12 @@ class Settings:
     max_request_bytes: int = _setting(
         "MYSPINBOT_MAX_REQUEST_BYTES", 256 * MiB, _number(int, 64 * 1024), "bytes per request"
     )
+    linger_bytes: int = _setting(
+        "MYSPINBOT_LINGER_BYTES",
+        4096 * MiB,
+        _number(int, 0),
+        "bytes of a refused body read and dropped after the answer, so the client reads it",
+    )
     disk_reserve_bytes: int = _setting(
         "MYSPINBOT_DISK_RESERVE_BYTES", 512 * MiB, _number(int, 0), "free disk kept in reserve"
     )

@@ -45,7 +45,10 @@ class BadRequest(MySpinBotError):
 
 
 class Unauthorized(MySpinBotError):
+    """Every 401 says how to authenticate (RFC 9110): a Bearer token."""
+
     status, code = 401, "unauthorized"
+    headers = {"WWW-Authenticate": 'Bearer realm="myspinbot"'}
 
 
 class Forbidden(MySpinBotError):

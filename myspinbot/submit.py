@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import mimetypes
+import os
 import shutil
+import socket
 import sys
 import time
 import uuid
@@ -37,6 +39,28 @@ class Lost(SubmitError):
     """The server cannot be reached right now; another try may work."""
 
 
+class Unreachable(Lost):
+    """Nothing answers at the URL (refused, no such host): perhaps the wrong URL."""
+
+
+URL_VARIABLE = "MYSPINBOT_URL"  # the server URL when --url is not given
+
+
+def lost(what: str, exc: BaseException) -> Lost:
+    """Lost, or Unreachable when the connection itself could not be made."""
+    refused = isinstance(exc, (ConnectionRefusedError, socket.gaierror, httpx.ConnectError))
+    return (Unreachable if refused else Lost)(f"{what}: {exc}")
+
+
+def unreachable_hint(url: str, source: str, exc: Unreachable) -> str:
+    """The one line a refused connection ends with: the URL, where it came from, the fix."""
+    return (
+        f"nothing answers at {url} ({exc}; this URL comes from {source}). Is the server "
+        f"running (myspinbot serve)? Point this command at it with --url URL or the "
+        f"{URL_VARIABLE} environment variable."
+    )
+
+
 def error_message(status: int, body: bytes) -> str:
     """The API's own message from its error body, else the status and the start of the body."""
     try:
@@ -44,6 +68,15 @@ def error_message(status: int, body: bytes) -> str:
     except (ValueError, KeyError, TypeError):
         text = body.decode(errors="replace").strip()[:200]
         return f"HTTP {status}" + (f": {text}" if text else "")
+
+
+def server_url(given: str | None) -> tuple[str, str]:
+    """The server's URL and where it came from: --url, MYSPINBOT_URL, or the local server."""
+    if given:
+        return given, "--url"
+    if os.environ.get(URL_VARIABLE):
+        return os.environ[URL_VARIABLE], URL_VARIABLE
+    return default_url(), "MYSPINBOT_HOST / MYSPINBOT_PORT (the local server)"
 
 
 def default_url() -> str:
@@ -57,7 +90,7 @@ def call(http: httpx.Client, method: str, path: str, **kwargs: Any) -> Job:
     try:
         response = http.request(method, path, **kwargs)
     except httpx.HTTPError as exc:
-        raise Lost(f"cannot reach {http.base_url}: {exc}") from None
+        raise lost(f"cannot reach {http.base_url}", exc) from None
     if response.is_error:
         kind = Lost if response.status_code in RETRYABLE_STATUS else SubmitError
         raise kind(error_message(response.status_code, response.content))
@@ -87,7 +120,7 @@ class Events:
             kind = Lost if status in RETRYABLE_STATUS else SubmitError
             raise kind(f"{self.url}: {error_message(status, body)}") from None
         except (OSError, TimeoutError, WebSocketException) as exc:
-            raise Lost(f"cannot open {self.url}: {exc}") from None
+            raise lost(f"cannot open {self.url}", exc) from None
         first = self.next(10.0)
         if first is None or first.get("type") != "snapshot":
             raise Lost("the event stream sent no snapshot")
@@ -228,9 +261,10 @@ def run_submit(args: argparse.Namespace) -> int:
         for name in [*args.images, args.voice] if args.kind == "train" else []:
             if not Path(name).is_file():
                 raise SubmitError(f"{name}: no such file")
-        base_url = (args.url or default_url()).rstrip("/")
+        given, source = server_url(args.url)
+        base_url = given.rstrip("/")
         if not base_url.startswith(("http://", "https://")):
-            raise SubmitError(f"--url must start with http:// or https://, not {base_url!r}")
+            raise SubmitError(f"{source} must start with http:// or https://, not {base_url!r}")
         headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
         events = Events(base_url, headers)
         timeout = httpx.Timeout(60.0, connect=10.0)
@@ -243,6 +277,9 @@ def run_submit(args: argparse.Namespace) -> int:
             finally:
                 events.close()
                 bar.end()
+    except Unreachable as exc:
+        print(f"myspinbot: {unreachable_hint(base_url, source, exc)}", file=sys.stderr)
+        return 3
     except (SubmitError, SettingsError) as exc:
         print(f"myspinbot: {exc}", file=sys.stderr)
         return 3

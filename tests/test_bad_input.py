@@ -186,6 +186,52 @@ def test_bad_training_upload(http, unchanged, name, files, status, code, field) 
     assert error.get("field") == field
 
 
+TOO_LONG_CASES = [
+    ("prompt", "/api/generate", {"json": {"prompt": "x" * 2001}}, 2000),
+    ("prompt of wide characters", "/api/generate", {"json": {"prompt": "€" * 2001}}, 2000),
+    ("name", "/api/train", {"files": [image(), voice()], "data": {"name": "n" * 101}}, 100),
+    (
+        "name of wide characters",
+        "/api/train",
+        {"files": [image(), voice()], "data": {"name": "€" * 101}},
+        100,
+    ),
+    (
+        "name far too long",
+        "/api/train",
+        {"files": [image(), voice()], "data": {"name": "n" * 5000}},
+        100,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "request_kwargs", "limit"), TOO_LONG_CASES, ids=[c[0] for c in TOO_LONG_CASES]
+)
+def test_too_long_text_is_a_422_naming_the_field_and_its_limit(
+    http, unchanged, name, path, request_kwargs, limit
+) -> None:
+    """One rule for every text field: nothing is cut, the answer says what the limit is."""
+    error = assert_api_error(http.post(path, **request_kwargs), 422, "invalid_field")
+    field = name.split()[0]
+    assert error["field"] == field
+    assert error["message"] == f"{field} is too long: at most {limit} characters"
+
+
+def test_a_text_field_without_a_limit_of_its_own_is_bounded_too(http, unchanged) -> None:
+    files = [image(), voice()]
+    response = http.post("/api/train", files=files, data={"note": "n" * 5000})
+    error = assert_api_error(response, 422, "invalid_field")
+    assert error["field"] == "note"
+    assert error["message"] == "note is too long: at most 4096 bytes"
+
+
+def test_text_at_its_limit_is_kept_whole(http) -> None:
+    response = http.post("/api/train", files=[image(), voice()], data={"name": "€" * 100})
+    assert response.status_code == 202, response.text
+    assert response.json()["input"]["name"] == "€" * 100
+
+
 def test_training_upload_must_be_multipart(http, unchanged) -> None:
     assert_api_error(http.post("/api/train", json={"images": []}), 415, "unsupported_type")
 

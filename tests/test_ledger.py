@@ -17,6 +17,7 @@ from myspinbot.jobs import keys, scripts
 from myspinbot.jobs.messages import job_message
 from myspinbot.jobs.queues import queue_key
 from myspinbot.jobs.worker.ledger import Attempt, LeaseLost, Ledger, StoreUnreachable
+from myspinbot.jobs.worker.runner import HANDED_BACK
 from myspinbot.jobs.worker.runtime import redis_client
 
 
@@ -180,6 +181,33 @@ def test_hand_backs_do_not_count_against_the_attempts(ledger: Ledger, client) ->
     assert claimed(ledger, job_id).charged == 2
 
 
+def test_a_hand_back_is_not_an_attempt_in_the_job_and_says_it_resumed(
+    ledger: Ledger, client
+) -> None:
+    """The job's `attempt` counts runs that failed or were lost (plus the running one); a
+    run handed back on shutdown is resumed under its number, and says so."""
+    job_id = create_job(client)
+    first = claimed(ledger, job_id)
+    assert job(client, job_id)["attempt"] == 1 and job(client, job_id)["resumed"] == 0
+    ledger.requeue(first, delay=0, message=HANDED_BACK, error=None, handback=True)
+    record = job(client, job_id)
+    assert record["state"] == "queued" and record["attempt"] == 1 and record["resumed"] == 1
+    assert record["message"] == HANDED_BACK
+    resumed = claimed(ledger, job_id)
+    record = job(client, job_id)
+    assert record["state"] == "active" and record["attempt"] == 1 and record["resumed"] == 1
+    assert record["message"] == "resumed after a restart"
+    ledger.progress(resumed, 40, "step 4")
+    expire_and_requeue(ledger, resumed)  # this run is lost: that one counts
+    retried = claimed(ledger, job_id)
+    record = job(client, job_id)
+    assert record["attempt"] == 2 and record["message"] == "starting"
+    ledger.finish(retried, "completed", message="done", artifacts=[])
+    record = job(client, job_id)
+    assert record["state"] == "completed" and record["attempt"] == 2 and record["resumed"] == 1
+    assert client.hget(keys.job(job_id), "attempt") == b"3"  # the run number: its folder
+
+
 def test_a_delayed_retry_waits_in_the_retry_set_not_the_queue(ledger: Ledger, client) -> None:
     job_id = create_job(client)
     client.delete(queue_key("generate"))
@@ -341,6 +369,6 @@ def test_the_stored_document_lists_the_fields_in_the_api_order(ledger: Ledger, c
     record = json.loads(raw)
     assert list(record) == [
         "id", "kind", "state", "progress", "message", "created_at", "started_at",
-        "finished_at", "attempt", "error", "input", "artifacts", "result",
+        "finished_at", "attempt", "resumed", "error", "input", "artifacts", "result",
     ]  # fmt: skip
     assert record["progress"] == 50 and record["result"] == {"prompt": "written"}

@@ -29,6 +29,7 @@ from support import Server, wait_until
 from myspinbot.jobs import keys
 from myspinbot.jobs.messages import job_message
 from myspinbot.jobs.queues import queue_key
+from myspinbot.jobs.worker.runner import HANDED_BACK
 
 pytestmark = pytest.mark.slow
 
@@ -164,9 +165,9 @@ def test_a_stopped_replica_hands_its_job_back(rig: Rig, sig: int) -> None:
         # Handed back at once, not left active for the reaper.
         record = job(rig.client, job_id)
         assert record["state"] == "queued", record
-        assert record["message"] == "requeued: worker stopped"
+        assert record["message"] == HANDED_BACK and record["resumed"] == 1
         assert time.monotonic() - stopped_at < float(LEASE) + SLACK
         assert rig.client.hget(keys.job(job_id), "handbacks") == "1"
     with rig.replicas(1) as group:
         done = wait_for_job(rig.client, job_id, lambda j: j["state"] == "completed", 30)
-    assert done["attempt"] == 2 and done["progress"] == 100
+    assert done["attempt"] == 1 and done["resumed"] == 1 and done["progress"] == 100

@@ -126,3 +126,67 @@ def test_a_bad_variable_stops_python_app_py_with_one_clear_line(tmp_path: Path) 
     assert done.stderr.strip() == (
         "myspinbot: configuration error: MYSPINBOT_PORT: expected int, got 'eighty'"
     )
+
+
+def start_refused(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python app.py ARGS` (or `myspinbot serve ARGS`) that is expected to refuse to start."""
+    from support import ROOT, server_env
+
+    environment = server_env(tmp_path / "data", 0, **env)
+    command = (
+        [sys.executable, "-m", "myspinbot.cli", "serve", *args]
+        if args
+        else [
+            sys.executable,
+            "app.py",
+        ]
+    )
+    return subprocess.run(
+        command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_in_use_stops_the_start_with_one_line_and_nothing_started(
+    tmp_path: Path, workers: str
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = start_refused(tmp_path, MYSPINBOT_PORT=str(port), MYSPINBOT_HTTP_WORKERS=workers)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    line = done.stderr.strip()
+    assert "\n" not in line, done.stderr
+    assert line.startswith(f"myspinbot: cannot start: port {port} is already in use")
+    assert "MYSPINBOT_PORT" in line and "--port" in line
+    # Nothing was started: no embedded Redis, not even the data dir.
+    assert not (tmp_path / "data").exists()
+
+
+def test_the_port_flag_is_named_when_the_flag_chose_the_port(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = start_refused(tmp_path, "--port", str(port))
+    assert done.returncode == 2
+    assert f"port {port} is already in use" in done.stderr and "--port" in done.stderr
+
+
+@pytest.mark.parametrize("host", ["192.0.2.1", "no-such-host.invalid"])
+def test_a_host_that_cannot_be_listened_on_stops_the_start_with_one_line(
+    tmp_path: Path, host: str
+) -> None:
+    done = start_refused(tmp_path, MYSPINBOT_HOST=host)
+    assert done.returncode == 2, done.stderr
+    line = done.stderr.strip()
+    assert "\n" not in line, done.stderr
+    assert line.startswith(f"myspinbot: cannot start: cannot listen on {host}")
+    assert "MYSPINBOT_HOST" in line and "--host" in line
+    assert not (tmp_path / "data").exists()

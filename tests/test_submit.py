@@ -108,10 +108,30 @@ def test_invalid_request_exits_3_with_the_api_message(faulty: Server) -> None:
 
 
 def test_unreachable_server_exits_3(tmp_path: Path) -> None:
-    result = submit("--url", f"http://127.0.0.1:{free_port()}", "generate", "anyone there?")
+    url = f"http://127.0.0.1:{free_port()}"
+    result = submit("--url", url, "generate", "anyone there?")
     assert result.returncode == 3
-    assert "cannot" in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert f"nothing answers at {url}" in result.stderr
+    assert "this URL comes from --url" in result.stderr
+    assert "--url URL or the MYSPINBOT_URL environment variable" in result.stderr
     assert_clean_error(result)
+
+
+def test_refused_default_url_names_where_it_came_from_and_how_to_change_it() -> None:
+    port = free_port()
+    result = submit("generate", "anyone there?", MYSPINBOT_PORT=str(port))
+    assert result.returncode == 3
+    assert f"nothing answers at http://127.0.0.1:{port} " in result.stderr
+    assert "comes from MYSPINBOT_HOST / MYSPINBOT_PORT" in result.stderr
+    assert "--url URL or the MYSPINBOT_URL environment variable" in result.stderr
+    assert_clean_error(result)
+
+
+def test_url_variable_points_the_command_at_a_server(faulty: Server) -> None:
+    result = submit("generate", "found by url", MYSPINBOT_URL=faulty.url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{faulty.url}/api/jobs/")
 
 
 def test_missing_file_exits_3_before_sending_anything(tmp_path: Path) -> None:

@@ -76,10 +76,20 @@ def client_key(request: Request) -> str:
     return f"{PREFIX}authfail:{request.remote_addr or request.ip}"
 
 
-async def too_many_failures(request: Request) -> bool:
-    count = await request.app.ctx.redis.get(client_key(request))
-    limit = request.app.ctx.settings.auth_max_failures
-    return count is not None and int(count) >= limit
+async def lockout_seconds(request: Request) -> int:
+    """Seconds this client's failures stay refused (0: not locked out).
+
+    Failures are counted per client address over a window of FAILURE_WINDOW seconds from
+    the first one; at MYSPINBOT_AUTH_MAX_FAILURES the client's *failures* get a 429 until
+    the window ends. The right token is never refused: it is checked first.
+    """
+    pipe = request.app.ctx.redis.pipeline(transaction=False)
+    pipe.get(client_key(request))
+    pipe.ttl(client_key(request))
+    count, ttl = await pipe.execute()
+    if count is None or int(count) < request.app.ctx.settings.auth_max_failures:
+        return 0
+    return ttl if ttl > 0 else FAILURE_WINDOW
 
 
 async def record_failure(request: Request) -> None:
@@ -89,11 +99,29 @@ async def record_failure(request: Request) -> None:
     await pipe.execute()
 
 
-def rate_limited() -> TooManyRequests:
+async def refuse_failure(request: Request) -> int:
+    """After a wrong token: the lockout's seconds left (then refuse with 429), or 0 once
+    this failure is counted (then refuse with 401)."""
+    seconds = await lockout_seconds(request)
+    if not seconds:
+        await record_failure(request)
+    return seconds
+
+
+def rate_limited(seconds: int) -> TooManyRequests:
     return TooManyRequests(
-        "too many failed sign-in attempts; wait a few minutes",
+        f"too many failed sign-in attempts from your address; try again in {seconds} s "
+        "(the right token still works)",
         code="too_many_attempts",
-        headers={"Retry-After": str(FAILURE_WINDOW)},
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def invalid_token() -> Unauthorized:
+    return Unauthorized(
+        "the API token is not valid",
+        code="invalid_token",
+        headers={"WWW-Authenticate": 'Bearer realm="myspinbot", error="invalid_token"'},
     )
 
 
@@ -107,13 +135,11 @@ async def authenticate(request: Request) -> HTTPResponse | None:
         return None
     header = request.headers.get("authorization", "")
     if header:
-        if await too_many_failures(request):
-            return render(rate_limited())
         scheme, _, given = header.partition(" ")
         if scheme.lower() == "bearer" and auth.token_matches(given.strip()):
             return None
-        await record_failure(request)
-        return render(Unauthorized("the API token is not valid", code="invalid_token"))
+        seconds = await refuse_failure(request)
+        return render(rate_limited(seconds) if seconds else invalid_token())
     if session:
         if protected and request.method in UNSAFE:
             given = request.headers.get("x-csrf-token", "")
@@ -122,7 +148,4 @@ async def authenticate(request: Request) -> HTTPResponse | None:
         return None
     if path == "/":
         return redirect("/login")
-    error = Unauthorized("sign in, or send Authorization: Bearer <token>")
-    response = render(error)
-    response.headers["WWW-Authenticate"] = 'Bearer realm="myspinbot"'
-    return response
+    return render(Unauthorized("sign in, or send Authorization: Bearer <token>"))

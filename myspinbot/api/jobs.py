@@ -12,11 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, file
 
-from ..config import MAX_PROMPT_CHARS
 from ..errors import BadRequest, InvalidField, NotFound, UnsupportedMediaType
 from ..jobs.artifacts import artifact_folder
 from ..jobs.model import KINDS, STATES, is_job_id, new_job_id
 from ..jobs.service import JobService
+from .text_limits import check_length
 from .uploads import TrainingUploadReader
 
 bp = Blueprint("jobs", url_prefix="/api")
@@ -34,7 +34,7 @@ INLINE_TYPES = ("image/", "video/")
 class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
 
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    prompt: str = Field(min_length=1)
     lora: str | None = None
 
 
@@ -75,6 +75,7 @@ def parse_generate(body: bytes) -> GenerateRequest:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else None
         raise InvalidField(f"{name}: {first['msg']}", field=name) from None
+    check_length("prompt", parsed.prompt)
     if not VISIBLE.search(parsed.prompt):
         raise InvalidField("prompt: must not be blank", field="prompt")
     return parsed
@@ -179,6 +180,12 @@ async def cancel(request: Request, job_id: str) -> HTTPResponse:
     return ok(await service(request).cancel(job_id))
 
 
+async def _run_folder(request: Request, job_id: str) -> Path:
+    """The folder of the job's current or last run (the job's `attempt` skips hand-backs)."""
+    number = await service(request).store.run_number(job_id)
+    return artifact_folder(request.app.ctx.settings.artifacts_dir, job_id, number)
+
+
 @bp.get("/jobs/<job_id:str>/artifacts/<name:str>")
 async def artifact(request: Request, job_id: str, name: str) -> HTTPResponse:
     job = await service(request).get(job_id) if is_job_id(job_id) else None
@@ -188,7 +195,7 @@ async def artifact(request: Request, job_id: str, name: str) -> HTTPResponse:
     entry = next((a for a in job["artifacts"] if a["name"] == name), None)
     if entry is None:
         raise NotFound(f"job {job_id} has no artifact {name!r}")
-    folder = artifact_folder(request.app.ctx.settings.artifacts_dir, job_id, job["attempt"])
+    folder = await _run_folder(request, job_id)
     path: Path = folder / entry["name"]
     if not path.is_file():
         raise NotFound(f"the file of artifact {name!r} is gone")
@@ -220,7 +227,7 @@ async def preview(request: Request, job_id: str) -> HTTPResponse:
     # record reaches a path beyond the attempt's own folder.
     if mime is None or name not in {f"preview{suffix}" for suffix in PREVIEW_TYPES}:
         raise NotFound(f"job {job_id} has no preview")
-    folder = artifact_folder(request.app.ctx.settings.artifacts_dir, job_id, job["attempt"])
+    folder = await _run_folder(request, job_id)
     path = folder / name
     if not path.is_file():
         raise NotFound(f"job {job_id} has no preview")

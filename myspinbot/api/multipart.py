@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -10,8 +10,10 @@ from typing import IO
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ..errors import BadRequest, MySpinBotError
+from .text_limits import too_long
 
-MAX_TEXT_FIELD = 4096
+MAX_TEXT_FIELD = 4096  # bytes kept of a text field that has no limit of its own
+UTF8_MAX = 4  # bytes per character at most
 
 
 @dataclass
@@ -36,9 +38,16 @@ LimitCheck = Callable[[str, int, int], None]
 class StreamingForm:
     """Feed body chunks with write(); files land in `folder` under server-made names."""
 
-    def __init__(self, boundary: bytes, folder: Path, check: LimitCheck) -> None:
+    def __init__(
+        self,
+        boundary: bytes,
+        folder: Path,
+        check: LimitCheck,
+        text_limits: Mapping[str, int] | None = None,
+    ) -> None:
         self.folder = folder
         self.check = check
+        self.text_limits = text_limits or {}  # characters per text field
         self.form = Form()
         self._headers: dict[str, bytes] = {}
         self._header_field = b""
@@ -124,10 +133,7 @@ class StreamingForm:
         try:
             if self._text is not None:
                 self._text += data[start:end]
-                if len(self._text) > MAX_TEXT_FIELD:
-                    raise BadRequest(
-                        f"field {self._text_name!r} is too long", field=self._text_name
-                    )
+                self._check_text()
                 return
             assert self._part is not None and self._file is not None
             self._part.size += end - start
@@ -136,6 +142,15 @@ class StreamingForm:
             self._file.write(data[start:end])
         except MySpinBotError as exc:
             self._error = exc
+
+    def _check_text(self) -> None:
+        """Bound what a text field can hold while it streams; its own limit is checked later."""
+        assert self._text is not None
+        limit = self.text_limits.get(self._text_name)
+        if limit is not None and len(self._text) > UTF8_MAX * limit:
+            raise too_long(self._text_name, limit)  # more bytes than that many characters hold
+        if limit is None and len(self._text) > MAX_TEXT_FIELD:
+            raise too_long(self._text_name, MAX_TEXT_FIELD, "bytes")
 
     def _part_end(self) -> None:
         if self._text is not None:

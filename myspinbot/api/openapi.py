@@ -19,7 +19,8 @@ from .. import __version__
 from ..config import MAX_PROMPT_CHARS, Settings
 from ..jobs.artifacts import CONTENT_TYPES
 from .jobs import JOB_ID_PATTERN, LORA_PATTERN, PROMPT_PATTERN
-from .uploads import AUDIO_TYPES, IMAGE_TYPES, MAX_NAME_CHARS
+from .text_limits import MAX_NAME_CHARS
+from .uploads import AUDIO_TYPES, IMAGE_TYPES
 
 
 class Artifact(BaseModel):
@@ -43,7 +44,21 @@ class Job(BaseModel):
     created_at: str
     started_at: str | None
     finished_at: str | None
-    attempt: int = Field(ge=0)
+    attempt: int = Field(
+        ge=0,
+        description=(
+            "runs that failed or lost their worker, plus the current one; a run handed back "
+            "when its worker stopped (a clean shutdown) is not counted"
+        ),
+    )
+    resumed: int = Field(
+        0,
+        ge=0,
+        description=(
+            "times the job was handed back when its worker stopped and taken up again (its "
+            "message then says 'resumed after a restart'); absent on jobs made before it existed"
+        ),
+    )
     error: JobError | None
     input: dict[str, Any]
     artifacts: list[Artifact]
@@ -119,14 +134,14 @@ def _errors(*statuses: int, **why: str) -> dict[str, Any]:
     """Error responses by status; `why` (keys like s415) says when this operation gives one."""
     reasons = {
         400: "malformed request",
-        401: "missing or wrong token",
+        401: "missing or wrong token (WWW-Authenticate: Bearer)",
         403: "cross-site or CSRF",
         404: "not found",
         409: "already finished",
         413: "too large",
         415: "wrong type",
         422: "invalid field",
-        429: "too many failed sign-ins",
+        429: "a wrong token during this address's lockout (Retry-After); the right one works",
         503: "queue full or Redis unreachable (Retry-After)",
         507: "not enough disk space",
     }
@@ -203,9 +218,10 @@ def _train_body(settings: Settings) -> dict[str, Any]:
                         },
                         "name": {
                             "type": "string",
+                            "maxLength": MAX_NAME_CHARS,
                             "description": (
-                                "a name to show; control characters are dropped and it is "
-                                f"cut to its first {MAX_NAME_CHARS} characters"
+                                "a name to show; control characters are dropped; a longer "
+                                f"name than {MAX_NAME_CHARS} characters is refused (422)"
                             ),
                         },
                     },

@@ -19,6 +19,7 @@ from ..errors import (
     UnsupportedMediaType,
 )
 from .multipart import FilePart, StreamingForm, boundary_of
+from .text_limits import TEXT_LIMITS, check_length
 
 IMAGE_TYPES = {
     "PNG": ("image/png", ".png"),
@@ -31,7 +32,6 @@ AUDIO_TYPES = {
     "FLAC": ("audio/flac", ".flac"),
     "OGG": ("audio/ogg", ".ogg"),
 }
-MAX_NAME_CHARS = 100
 MAX_FILENAME_CHARS = 200
 
 
@@ -128,6 +128,18 @@ class TrainingUploadReader:
             )
 
     async def read(self, request: Request) -> TrainingUpload:
+        try:
+            return await self._read(request)
+        except BaseException:
+            # The rest of the body is not wanted: Sanic would otherwise read and discard it
+            # after our answer; a limit below what was received makes it stop, and the
+            # connection closes (Connection: close), lingering so the client reads the
+            # answer (server/lingering.py).
+            request.stream.request_max_size = 0
+            request.stream.keep_alive = False
+            raise
+
+    async def _read(self, request: Request) -> TrainingUpload:
         boundary = boundary_of(request.headers.get("content-type", ""))
         if boundary is None:
             raise UnsupportedMediaType("send multipart/form-data with images and voice")
@@ -139,7 +151,7 @@ class TrainingUploadReader:
         self.ensure_disk_space(length)
         self.staging.mkdir(parents=True)
         try:
-            form = StreamingForm(boundary, self.staging, self.check)
+            form = StreamingForm(boundary, self.staging, self.check, TEXT_LIMITS)
             received = 0
             try:
                 while (chunk := await request.stream.read()) is not None:
@@ -149,12 +161,6 @@ class TrainingUploadReader:
                             f"the upload is larger than {self.settings.max_request_bytes} bytes"
                         )
                     form.write(chunk)
-            except BaseException:
-                # Sanic would otherwise read and discard the rest of the body after our
-                # answer; a limit below what was received makes it drop the connection.
-                request.stream.request_max_size = 0
-                request.stream.keep_alive = False  # and tells the client: Connection: close
-                raise
             finally:
                 form.close()
             return self.validate(form.finish().files, form.form.fields)
@@ -175,7 +181,7 @@ class TrainingUploadReader:
             raise InvalidField(f"send 1 to {self.settings.max_images} images", field="images")
         if len(voices) != 1:
             raise InvalidField("send exactly one voice file", field="voice")
-        name = display_name(fields.get("name", ""), MAX_NAME_CHARS) or None
+        name = display_name(check_length("name", fields.get("name", "")), TEXT_LIMITS["name"])
         described = []
         (self.staging / "images").mkdir()
         for index, part in enumerate(images):
@@ -203,7 +209,7 @@ class TrainingUploadReader:
             )
         voice.path.rename(self.staging / f"voice{sniffed[1]}")
         job_input = {
-            "name": name,
+            "name": name or None,
             "images": described,
             "voice": {
                 "name": display_name(voice.filename, MAX_FILENAME_CHARS),
@@ -211,4 +217,4 @@ class TrainingUploadReader:
                 "content_type": sniffed[0],
             },
         }
-        return TrainingUpload(self.staging, name, job_input)
+        return TrainingUpload(self.staging, name or None, job_input)

@@ -71,7 +71,8 @@ def new_job(
         "created_at": iso(created_ms),
         "started_at": None,
         "finished_at": None,
-        "attempt": 0,
+        "attempt": 0,  # runs that failed or were lost, plus the current one
+        "resumed": 0,  # times handed back on a worker's shutdown and taken up again
         "error": None,
         "input": job_input,
         "artifacts": [],

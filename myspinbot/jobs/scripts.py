@@ -34,6 +34,7 @@ DOC_FIELDS = (
     "started_at",
     "finished_at",
     "attempt",
+    "resumed",
     "error",
     "input",
     "artifacts",
@@ -111,15 +112,22 @@ local function write(key, id, A, a)
     -- A cancel was asked for while the job ran: honour it rather than go on.
     status, new, event, finished = 'cancelled', 'cancelled', 'cancelled', 'cancelled'
   end
-  local attempt = A[a + 4]
+  -- The hash's attempt is the run number (fencing, artifact folders); the document's
+  -- counts only runs that failed or were lost, plus the current one: a run handed back
+  -- on shutdown is resumed under the number it had.
+  local attempt, resuming = A[a + 4], false
   if attempt == 'next' then
     attempt = tostring(tonumber(cur[2]) + 1)
+    redis.call('HSET', key, 'd:attempt', tonumber(attempt) - tonumber(cur[7] or '0'))
+    resuming = redis.call('HDEL', key, 'resume') == 1
   elseif attempt == '' then
     attempt = cur[2]
   end
-  redis.call('HSET', key, 'state', new, 'attempt', attempt, 'd:state', '"' .. new .. '"',
-             'd:attempt', attempt)
+  redis.call('HSET', key, 'state', new, 'attempt', attempt, 'd:state', '"' .. new .. '"')
   put(key, A, use_alt and alt or deltas)
+  if resuming and not use_alt then
+    redis.call('HSET', key, 'd:message', '"resumed after a restart"')
+  end
   move(id, kind, created, cur[1], new)
   local lease = A[a + 6]
   if status ~= 'ok' or lease == '' then
@@ -134,7 +142,10 @@ local function write(key, id, A, a)
   if status == 'ok' then
     if A[a + 7] ~= '' then redis.call('ZADD', P .. 'retry', now + tonumber(A[a + 7]), id) end
     if A[a + 14] ~= '' then redis.call('LPUSH', A[a + 14], A[a + 15]) end
-    if A[a + 13] == '1' then handbacks = redis.call('HINCRBY', key, 'handbacks', 1) end
+    if A[a + 13] == '1' then
+      handbacks = redis.call('HINCRBY', key, 'handbacks', 1)
+      redis.call('HSET', key, 'd:resumed', handbacks, 'resume', '1')
+    end
     if A[a + 9] ~= '' then
       local h = P .. 'metrics:duration:' .. kind
       redis.call('HINCRBY', h, A[a + 9], 1)

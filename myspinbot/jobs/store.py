@@ -56,6 +56,10 @@ class JobStore:
     async def get_raw(self, job_id: str) -> bytes | None:
         return await self.client.hget(keys.job(job_id), "doc")
 
+    async def run_number(self, job_id: str) -> int:
+        """The number of the job's current or last run: its artifacts' folder."""
+        return int(await self.client.hget(keys.job(job_id), "attempt") or 0)
+
     async def get(self, job_id: str) -> dict[str, Any] | None:
         raw = await self.get_raw(job_id)
         return loads(raw) if raw else None

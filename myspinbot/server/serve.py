@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 from sanic import Sanic
-from sanic.server.protocols.websocket_protocol import WebSocketProtocol
 from sanic.worker.loader import AppLoader
 
 from ..app import create_app, new_app
 from ..config import Settings
 from ..lifeline import MAIN_PID_ENV
 from .embedded_redis import EmbeddedRedis
+from .lingering import LingeringProtocol
+from .listen import listening_socket
 from .redis_binary import external_server_label
 from .shared_metrics import forget_dead_processes, shared_metrics_dir
 from .system import setup_background, setup_main_process
@@ -31,13 +33,21 @@ log = logging.getLogger("myspinbot.server")
 
 
 def serve(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM. Redis comes up before the server and goes down after it."""
-    _warn_if_open(settings)
-    with _redis(settings):
-        if settings.http_workers == 1:
-            _serve_one_process(settings)
-        else:
-            _serve_worker_processes(settings)
+    """Run until SIGINT/SIGTERM. Redis comes up before the server and goes down after it.
+
+    The port is bound first: if it cannot be, ListenError says so and nothing has started.
+    """
+    sock = listening_socket(settings.host, settings.port)
+    try:
+        _warn_if_open(settings)
+        _warn_if_guessable(settings)
+        with _redis(settings):
+            if settings.http_workers == 1:
+                _serve_one_process(settings, sock)
+            else:
+                _serve_worker_processes(settings, sock)
+    finally:
+        sock.close()
 
 
 @contextmanager
@@ -57,32 +67,32 @@ def _redis(settings: Settings) -> Iterator[None]:
         embedded.stop()
 
 
-def _serve_one_process(settings: Settings) -> None:
+def _serve_one_process(settings: Settings, sock: socket.socket) -> None:
     app = create_app(settings)
     setup_background(app)
     app.prepare(
-        host=settings.host,
-        port=settings.port,
+        sock=sock,
         access_log=settings.access_log,
         motd=False,
         single_process=True,
+        protocol=LingeringProtocol,  # HTTP and /ws; a refused upload's answer is read
     )
     Sanic.serve_single(primary=app)
 
 
-def _serve_worker_processes(settings: Settings) -> None:
+def _serve_worker_processes(settings: Settings, sock: socket.socket) -> None:
     """Each HTTP worker builds the whole app through the loader; this process only its part."""
     os.environ[MAIN_PID_ENV] = str(os.getpid())  # children arm their parent-death signal
     app = new_app(settings)
     setup_main_process(app)
     app.prepare(
-        host=settings.host,
-        port=settings.port,
+        sock=sock,  # Sanic hands it to each worker process
         workers=settings.http_workers,
         access_log=settings.access_log,
         motd=False,
-        # Sanic picks the protocol from this process's app, which has no routes (so no /ws).
-        protocol=WebSocketProtocol,
+        # Sanic would pick the protocol from this process's app, which has no routes (so no
+        # /ws): name it. It serves /ws, and a refused upload's answer is read (lingering.py).
+        protocol=LingeringProtocol,
     )
     with shared_metrics_dir():  # per-process HTTP metrics, merged at scrape time
         Sanic.serve(primary=app, app_loader=AppLoader(factory=http_worker_app))
@@ -103,6 +113,23 @@ def _warn_if_open(settings: Settings) -> None:
             "!" * 78,
             settings.host,
             "!" * 78,
+        )
+
+
+MIN_TOKEN_CHARS = 20
+
+
+def _warn_if_guessable(settings: Settings) -> None:
+    """The failure limit never refuses the right token, so it cannot stop a patient guesser
+    on its own: the token's length must."""
+    token = settings.api_token
+    if token and len(token) < MIN_TOKEN_CHARS:
+        log.warning(
+            "MYSPINBOT_API_TOKEN has only %d characters: the failure limit refuses wrong "
+            "tokens but never the right one, so a short token can be guessed. Use %d or more "
+            "random characters, e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+            len(token),
+            MIN_TOKEN_CHARS,
         )
 
 

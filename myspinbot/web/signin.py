@@ -16,8 +16,7 @@ from ..api.auth import (
     SESSION_COOKIE,
     SESSION_SECONDS,
     TokenAuth,
-    record_failure,
-    too_many_failures,
+    refuse_failure,
 )
 from ..errors import Forbidden, render
 from .templating import render as render_page
@@ -29,9 +28,12 @@ def setup_signin(app: Sanic) -> None:
     app.add_route(logout, "/logout", methods=["POST"], name="logout")
 
 
-def _login_form(request: Request, status: int = 200, error: str = "") -> HTTPResponse:
+def _login_form(
+    request: Request, status: int = 200, error: str = "", headers: dict[str, str] | None = None
+) -> HTTPResponse:
     csrf = secrets.token_urlsafe(24)
     response = render_page(request, "login.html", status=status, error=error, csrf_token=csrf)
+    response.headers.update(headers or {})
     response.add_cookie(
         LOGIN_COOKIE,
         csrf,
@@ -58,12 +60,9 @@ async def login(request: Request) -> HTTPResponse:
     given = request.form.get("csrf", "") if request.form else ""
     if not expected or not hmac.compare_digest(given, expected):
         return _login_form(request, 403, "Your sign-in form expired. Please try again.")
-    if await too_many_failures(request):
-        return _login_form(request, 429, "Too many failed attempts. Wait a few minutes.")
     token = request.form.get("token", "") if request.form else ""
     if not auth.token_matches(token):
-        await record_failure(request)
-        return _login_form(request, 401, "That token is not right.")
+        return await _refused(request)
     response = redirect("/", status=303)
     response.add_cookie(
         SESSION_COOKIE,
@@ -76,6 +75,21 @@ async def login(request: Request) -> HTTPResponse:
     )
     response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
+
+
+async def _refused(request: Request) -> HTTPResponse:
+    """A wrong token: 401, or 429 while this address is locked out (the right one works)."""
+    seconds = await refuse_failure(request)
+    if seconds:
+        minutes = max(1, round(seconds / 60))
+        error = (
+            f"Too many failed attempts from your address. Try again in about {minutes} "
+            f"minute{'s' if minutes > 1 else ''}, or sign in with the right token now."
+        )
+        return _login_form(request, 429, error, {"Retry-After": str(seconds)})
+    return _login_form(
+        request, 401, "That token is not right.", {"WWW-Authenticate": 'Bearer realm="myspinbot"'}
+    )
 
 
 async def logout(request: Request) -> HTTPResponse:

@@ -39,7 +39,8 @@ def engine_errors() -> Iterator[None]:
 
 def prefixes_for(job: Mapping[str, Any]) -> dict[str, str]:
     """Output prefixes unique to this attempt (ComfyUI's output subfolder `myspinbot`)."""
-    stem = f"{job['id']}-{job['attempt']}"
+    # The run number: `attempt` leaves out runs handed back on shutdown, `resumed` counts them.
+    stem = f"{job['id']}-{job['attempt'] + job.get('resumed', 0)}"
     return {"prefix": f"myspinbot/{stem}", "lora_prefix": f"loras/myspinbot/{stem}"}
 
 

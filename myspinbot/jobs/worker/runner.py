@@ -22,6 +22,9 @@ log = logging.getLogger("myspinbot.jobs")
 Popped = Claimed | bytes | None  # what a pop or a finish took off the queue (Ledger.pop_claim)
 
 MAX_RETRY_DELAY = 300.0
+# A job a stopping worker gives back: not a failure, not an attempt; its next run says
+# "resumed after a restart" (jobs/scripts.py) and its `resumed` count goes up.
+HANDED_BACK = "handed back at shutdown; waiting to resume"
 
 
 class HandBack(BaseException):
@@ -169,9 +172,7 @@ class Runner:
 
     def _hand_back(self, attempt: Attempt) -> None:
         try:
-            self.ledger.requeue(
-                attempt, delay=0, message="requeued: worker stopped", error=None, handback=True
-            )
+            self.ledger.requeue(attempt, delay=0, message=HANDED_BACK, error=None, handback=True)
             log.info("job %s handed back to its queue", attempt.job_id)
         except (LeaseLost, StoreUnreachable):
             pass  # finished or superseded meanwhile, or Redis is away: the reaper covers it

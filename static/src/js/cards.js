@@ -154,9 +154,14 @@ document.addEventListener("alpine:init", () => {
       return finished === null ? "" : `Finished ${M.formatFull(finished)}`;
     },
 
+    // Attempts count failures and lost workers only; a hand-back on shutdown is a resume.
     get attemptText() {
       const n = Number(this.job.attempt) || 1;
-      return n > 1 ? `attempt ${n}` : "";
+      const parts = n > 1 ? [`attempt ${n}`] : [];
+      if (Number(this.job.resumed) > 0) {
+        parts.push(this.job.state === "queued" ? "handed back at shutdown" : "resumed after a restart");
+      }
+      return parts.join(" · ");
     },
 
     get canCancel() {
