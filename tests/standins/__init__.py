@@ -163,6 +163,7 @@ def comfyui_standin(
     args = ["--base-directory", str(base_dir), "--generation", generation]
     if loras_from_output:
         config = tmp_path / "extra_model_paths.yaml"
+        config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(f"myspinbot:\n  base_path: {base_dir}\n  loras: output/loras\n")
         args += ["--extra-model-paths-config", str(config)]
     args += ["--steps", str(steps), "--step-seconds", str(step_seconds)]
