@@ -202,10 +202,10 @@ def _common_nodes() -> list[NodeDef]:
             {"pixels": ("IMAGE",), "vae": ("VAE",)}, ["LATENT"]),
         # comfy_extras/nodes_rebatch.py (V3 in both generations)
         _v3("RebatchImages", "Rebatch Images", "image/batch", "comfy_extras.nodes_rebatch", {
-            "images": ("IMAGE",), "batch_size": _int(1, 1, 4096),
+            "images": ("IMAGE", {}), "batch_size": _int(1, 1, 4096),
         }, ["IMAGE"], output_is_list=(True,), input_is_list=True, output_tooltips=(None,)),
         _v3("RebatchLatents", "Rebatch Latents", "latent/batch", "comfy_extras.nodes_rebatch", {
-            "latents": ("LATENT",), "batch_size": _int(1, 1, 4096),
+            "latents": ("LATENT", {}), "batch_size": _int(1, 1, 4096),
         }, ["LATENT"], output_is_list=(True,), input_is_list=True, output_tooltips=(None,)),
     ]  # fmt: skip
 
