@@ -300,3 +300,15 @@ def test_the_socket_handshakes_match(real, standin):
         return shape(status), flags
 
     assert hello(standin) == hello(real)
+
+
+def test_the_per_photo_training_nodes_are_declared_alike(real, standin):
+    # The nodes of the shipped 0.3 training workflow's per-photo chain (issue: every photo
+    # one sample), as GET /object_info/<class> shows them.
+    names = ("LoadImageTextSetFromFolderNode", "RebatchImages", "VAEEncode", "RebatchLatents")
+    for name in (*names, "TrainLoraNode", "SaveLoRANode"):
+        real_info, standin_info = (
+            httpx.get(f"{server.url}/object_info/{name}", timeout=30).json()[name]
+            for server in (real, standin)
+        )
+        assert standin_info == real_info, name

@@ -69,7 +69,9 @@ class Job(BaseModel):
             "configured): prompt (as rendered), writer (the Ollama model that wrote it), "
             "comfyui (prompt_id, client_id, server, prefix, lora_prefix, ahead), preview "
             "(name, frame: the latest frame, at /api/jobs/{job_id}/preview), lora (train: "
-            "the file ComfyUI's LoRA loaders know the weights by)"
+            "the file ComfyUI's LoRA loaders know the weights by); train jobs, mock ones "
+            "too: trigger (the token its captions start with, e.g. msb_alex_3f9k2q), "
+            "samples (photos trained, one sample each), steps (training steps)"
         ),
     )
     request_id: str | None = Field(None, description="X-Request-ID of the request that made it")

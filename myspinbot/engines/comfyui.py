@@ -20,6 +20,7 @@ only. Errors are the engine tree (`errors.py`): `transient` ones are worth a ret
 from __future__ import annotations
 
 import posixpath
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -118,6 +119,31 @@ class ComfyUI:
         """Upload files to ComfyUI's input/<subfolder>/ (overwriting); their node-side names."""
         return [self.http.upload(Path(path), subfolder) for path in files]
 
+    def known_classes(self, classes: Iterable[str]) -> set[str]:
+        """Those of `classes` the server has a node for (its /object_info lists them)."""
+        return {name for name, info in self.http.object_info_for(classes).items() if info}
+
+    def has_lora(self, lora_name: str) -> bool:
+        return lora_name in (self.http.models("loras") or [])
+
+    def place_lora(
+        self, lora_name: str, weights: Path, wait: Callable[[], None], seconds: float = 10.0
+    ) -> bool:
+        """Upload `weights` to output/loras/<lora_name>, where a ComfyUI whose loras paths
+        include output/loras (as the one that trained it) lists it; True once it does.
+
+        `wait` is called between checks (it may raise: a cancelled job). ComfyUI's lists
+        are cached until the folder changes, so a new file shows on the next request.
+        """
+        subfolder, _, filename = f"loras/{lora_name}".rpartition("/")
+        self.http.upload(weights, subfolder, filename, folder="output")
+        deadline = time.monotonic() + seconds
+        while not self.has_lora(lora_name):
+            if time.monotonic() >= deadline:
+                return False
+            wait()
+        return True
+
     @staticmethod
     def new_submission() -> Submission:
         # Lowercase hyphenated uuid4: what every ComfyUI version accepts as a prompt_id.
@@ -170,6 +196,21 @@ class ComfyUI:
     def cancel(self, prompt_id: str) -> None:
         """Delete the prompt from the queue, or interrupt it if it is the one running."""
         self.http.cancel(prompt_id)
+
+    def wait_until_stopped(self, prompt_id: str, seconds: float) -> bool:
+        """After `cancel`: True once ComfyUI no longer queues or runs the prompt.
+
+        ComfyUI stops a prompt at its next interrupt check: a sampler's or a newer
+        trainer's next step, or (ComfyUI 0.3's training loop checks none) the next node.
+        """
+        deadline = time.monotonic() + seconds
+        while True:
+            queue = self.http.queue()
+            if prompt_id not in queue.running + queue.pending:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.25)
 
     # -- after a prompt ------------------------------------------------------------------
 

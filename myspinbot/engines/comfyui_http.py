@@ -201,15 +201,18 @@ class ComfyUIHTTP:
 
     # -- inputs and prompts --------------------------------------------------------------
 
-    def upload(self, path: Path, subfolder: str, filename: str | None = None) -> str:
-        """Put a file into ComfyUI's input/<subfolder>/; returns how a node names it."""
+    def upload(
+        self, path: Path, subfolder: str, filename: str | None = None, folder: str = "input"
+    ) -> str:
+        """Put a file into ComfyUI's <folder>/<subfolder>/ (folder: input, output or temp, as
+        server.py's upload handler takes `type`); returns its name relative to that folder."""
         name = filename or path.name
         with path.open("rb") as handle:
             response = self.request(
                 "POST",
                 "/upload/image",
                 files={"image": (name, handle, "application/octet-stream")},
-                data={"type": "input", "subfolder": subfolder, "overwrite": "true"},
+                data={"type": folder, "subfolder": subfolder, "overwrite": "true"},
             )
         if response.status_code != 200:
             raise EngineAnswerInvalid(

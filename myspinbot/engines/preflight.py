@@ -36,10 +36,11 @@ MODEL_FOLDERS = {
     "audio_encoder_name": "audio_encoders",
     "model_name": "upscale_models",
 }
-# LoRAs this project trains are saved under ComfyUI's output/loras/myspinbot/.
+# LoRAs this project trains live under ComfyUI's output/loras/myspinbot/ (saved there by the
+# training box, copied there by a generate job on any other box before it is queued).
 TRAINED_LORA_HINT = (
-    "LoRAs trained by MySpinBot are saved under ComfyUI's output/loras/; add that folder as a "
-    "loras path in ComfyUI's extra_model_paths.yaml and restart ComfyUI"
+    "LoRAs trained by MySpinBot live in output/loras/myspinbot/ of each ComfyUI that uses "
+    "them; that ComfyUI lists them once `loras: output/loras` is in its extra_model_paths.yaml"
 )
 
 

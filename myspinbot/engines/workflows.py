@@ -43,6 +43,7 @@ PLACEHOLDERS = {
     "images": "the ComfyUI input subfolder holding the job's photos",
     "voice": "the uploaded voice file, relative to ComfyUI's input folder (optional)",
     "name": "the name given to the training job",
+    "trigger": "the training job's trigger token (msb_<name>_<tag>; its captions start with it)",
     "prefix": "an output prefix unique to this attempt",
     "lora_prefix": "where the training workflow saves its LoRA (under ComfyUI's output/)",
 }
@@ -200,11 +201,12 @@ def parse_workflow(text: str, kind: str, source: str) -> Workflow:
     return workflow
 
 
-def load_workflow(folder: Path, kind: str) -> Workflow:
-    """Read `<folder>/<kind>.json` (the pipelines load generate and train)."""
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", kind):
-        raise ValueError(f"not a workflow name: {kind!r}")
-    path = Path(folder) / f"{kind}.json"
+def load_workflow(folder: Path, kind: str, file_stem: str | None = None) -> Workflow:
+    """Read `<folder>/<kind>.json`, or `<folder>/<file_stem>.json` as a `kind` workflow."""
+    stem = file_stem or kind
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", stem):
+        raise ValueError(f"not a workflow name: {stem!r}")
+    path = Path(folder) / f"{stem}.json"
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -188,7 +188,7 @@ def test_a_missing_model_fails_the_job_at_once_naming_node_and_file(tmp_path: Pa
 
 
 def test_the_shipped_training_workflow_makes_the_jobs_lora(tmp_path: Path) -> None:
-    # The shipped train.json uses ComfyUI 0.3's training nodes (2026 servers renamed them).
+    # A 0.3 server: the worker picks the shipped train_comfyui_0_3.json from its nodes.
     with (
         comfyui_standin(tmp_path, generation="2025", steps=5, models=SHIPPED_MODELS) as comfy,
         engine_server(tmp_path, comfy.url) as server,

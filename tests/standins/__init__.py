@@ -153,10 +153,19 @@ def comfyui_standin(
     fail_classes: tuple[str, ...] = (),
     http_faults: tuple[tuple[str, int, int], ...] = (),
     base_dir: Path | None = None,
+    loras_from_output: bool = False,
 ):
-    """A running ComfyUI stand-in (context manager yielding a `ComfyUIStandIn`)."""
+    """A running ComfyUI stand-in (context manager yielding a `ComfyUIStandIn`).
+
+    `loras_from_output`: its LoRA loaders also list `output/loras` (the extra_model_paths.yaml
+    entry the real-engines docs ask for)."""
     base_dir = base_dir or tmp_path / "comfyui"
     args = ["--base-directory", str(base_dir), "--generation", generation]
+    if loras_from_output:
+        config = tmp_path / "extra_model_paths.yaml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(f"myspinbot:\n  base_path: {base_dir}\n  loras: output/loras\n")
+        args += ["--extra-model-paths-config", str(config)]
     args += ["--steps", str(steps), "--step-seconds", str(step_seconds)]
     if preview:
         args += ["--preview", "--preview-format", preview_format]

@@ -4,12 +4,15 @@ The prompt's identity (prompt id, client id, output prefixes, the server) is sto
 the job's result before the prompt is submitted, so when a worker is lost the next
 attempt re-attaches to the prompt still queued, running or finished in ComfyUI
 instead of paying for the GPU work again; only a prompt ComfyUI no longer knows (it
-restarted) is submitted anew. A cancel deletes or interrupts exactly that prompt.
+restarted) is submitted anew. A cancel deletes or interrupts exactly that prompt, and the
+job ends cancelled once ComfyUI confirms the prompt stopped (waited for up to the server's
+patience: ComfyUI 0.3 stops a training prompt only when its training node returns).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -19,6 +22,8 @@ from ...engines.comfyui import ComfyUI, Submission
 from ...engines.errors import EngineError, PromptCancelled, TransientEngineError
 from .base import Cancelled, PipelineError, Reporter, TransientError
 from .engine_progress import ProgressListener
+
+log = logging.getLogger(__name__)
 
 # Graph = a filled API-format workflow; built from the prefixes the prompt writes under.
 GraphFor = Callable[[Mapping[str, str]], dict[str, Any]]
@@ -107,6 +112,14 @@ def _followed(
     except Cancelled:
         with contextlib.suppress(EngineError):  # gone already, or ComfyUI is away: no harm
             engine.cancel(info["prompt_id"])
+            stopped = engine.wait_until_stopped(info["prompt_id"], engine.server.reconnect_seconds)
+            if not stopped:
+                log.warning(
+                    "ComfyUI at %s did not confirm it stopped prompt %s within %g s",
+                    engine.server.shown,
+                    info["prompt_id"],
+                    engine.server.reconnect_seconds,
+                )
         raise
 
 

@@ -6,6 +6,10 @@ the time, weigh most) and a node's own steps fill its share. Preview frames are 
 the attempt's `preview` file, and the job's result says which frame it is, so a card
 can show the latest one live. Writes are throttled, but a node's last step always shows;
 cancels and shutdowns are noticed at every event and at least twice a second (`waiting`).
+
+A trainer that reports no steps (ComfyUI 0.3's training loop writes only to its console)
+is shown as "training (ComfyUI reports no steps), 1:05 elapsed", the time counting up
+every second, instead of a bar that looks stuck.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ HEAVY_WEIGHT, NODE_WEIGHT = 40.0, 1.0
 MIN_INTERVAL = 0.25  # seconds between progress writes of the same kind
 PREVIEW_INTERVAL = 1.0  # seconds between kept preview frames
 PREVIEW_STEM = "preview"
+NO_STEPS = "training (ComfyUI reports no steps)"
+ELAPSED_EVERY = 1.0  # seconds between elapsed-time messages of a silent trainer
 
 
 def node_weight(node: Mapping[str, Any]) -> float:
@@ -58,6 +64,9 @@ class ProgressListener(RunListener):
         self.frames = 0
         self._last_write = 0.0
         self._last_preview = 0.0
+        self._node_since = 0.0  # when the current node began
+        self._node_steps = False  # whether the current node reported a step
+        self._last_elapsed = 0.0
 
     # -- RunListener ---------------------------------------------------------------------
 
@@ -72,12 +81,14 @@ class ProgressListener(RunListener):
         if self.current is not None:
             self.done.add(self.current.id)
         self.current = node
+        self._node_since, self._node_steps = time.monotonic(), False
         self._advance(0.0)
         self._write(_label(node), force=True)
 
     def progress(self, value: float, maximum: float, node: NodeRef | None) -> None:
         if node is not None and (self.current is None or node.id != self.current.id):
             self.node(node)
+        self._node_steps = True
         fraction = value / maximum if maximum > 0 else 0.0
         self._advance(fraction)
         label = _label(node or self.current)
@@ -102,6 +113,17 @@ class ProgressListener(RunListener):
         )
 
     def waiting(self) -> None:
+        now = time.monotonic()
+        if (
+            self.current is not None
+            and not self._node_steps
+            and is_trainer(self.current)
+            and now - self._node_since >= ELAPSED_EVERY
+            and now - self._last_elapsed >= ELAPSED_EVERY
+        ):
+            self._last_elapsed = now
+            self._write(f"{NO_STEPS}, {elapsed(now - self._node_since)} elapsed", force=True)
+            return
         self.reporter.check()
 
     # -- helpers -------------------------------------------------------------------------
@@ -133,3 +155,14 @@ def _label(node: NodeRef | None) -> str:
     if node is None:
         return "running in ComfyUI"
     return node.title or node.class_type
+
+
+def is_trainer(node: NodeRef) -> bool:
+    return "Train" in f"{node.class_type} {node.title or ''}"
+
+
+def elapsed(seconds: float) -> str:
+    """1:05, or 1:02:05 past an hour."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

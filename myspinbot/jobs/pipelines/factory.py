@@ -30,5 +30,7 @@ def build_pipelines(settings: Settings) -> dict[str, Pipeline]:
     workflows = workflows_folder(settings)
     return {
         "train": EngineTrain(comfyui, workflows),
-        "generate": EngineGenerate(comfyui, ollama_server(settings), workflows),
+        "generate": EngineGenerate(
+            comfyui, ollama_server(settings), workflows, settings.artifacts_dir
+        ),
     }

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import PipelineError, Reporter, TransientError
+from .trigger import trigger_token
 
 LORA_RANK = 4
 LORA_WIDTH = 64
@@ -54,6 +55,13 @@ class MockTrain(MockPipeline):
         self, job: dict[str, Any], inputs: Path, outputs: Path, reporter: Reporter
     ) -> list[str]:
         self.inject_fault(str(job["input"].get("name") or ""))
+        photos = sorted((inputs / "images").glob("*")) if (inputs / "images").is_dir() else []
+        trained = {
+            "trigger": trigger_token(job["input"].get("name"), job["id"]),
+            "samples": len(photos),  # one sample per photo, as the engine pipeline
+            "steps": self.steps,
+        }
+        reporter.report(0, "training", result=trained)
         self.pace(reporter, "training")
         files = sorted(p for p in inputs.rglob("*") if p.is_file()) if inputs.exists() else []
         digest = hashlib.sha256()
@@ -75,7 +83,7 @@ class MockTrain(MockPipeline):
             "name": job["input"].get("name"),
             "kind": "lora",
             "rank": LORA_RANK,
-            "steps": self.steps,
+            **trained,
             "inputs": job["input"],
             "stored_files": described,
             "weights": "lora.safetensors",

@@ -7,6 +7,10 @@
 Each node is one step whose result is kept in the job's `result`, so a retried attempt
 starts from what the last one already has: a written prompt is not written again, and a
 prompt still known to ComfyUI is followed instead of rendered twice.
+
+With a LoRA, *render* first makes sure this ComfyUI has it (`lora_placement.py`: another
+box may have trained it) and puts the training job's trigger token in front of the text
+ComfyUI encodes, after the writer, so no model has to remember it.
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ from langgraph.graph import END, START, StateGraph
 from ...engines.comfyui import ComfyUI
 from ...engines.comfyui_http import ComfyUIServer
 from ...engines.ollama import Ollama, OllamaServer
-from ...engines.workflows import load_workflow, load_writer_prompt
+from ...engines.workflow_choice import choose_workflow
+from ...engines.workflows import load_writer_prompt
 from .base import PipelineError, Reporter
 from .comfyui_step import engine_errors, run_graph
+from .lora_placement import TrainedLoRA, place_lora, trained_lora
+from .trigger import with_trigger
 
 NEGATIVE_PROMPT = "blurry, static, distorted, low quality, watermark, text"
 WRITE_SPAN, RENDER_SPAN = (0, 10), (10, 95)
@@ -35,7 +42,8 @@ WRITE_REPORT_EVERY = 0.5  # seconds between progress writes while Ollama streams
 class GenerateState(TypedDict, total=False):
     job: dict[str, Any]
     outputs: str
-    prompt: str  # what ComfyUI renders: Ollama's shot, or the user's prompt as written
+    prompt: str  # Ollama's shot, or the user's prompt as written
+    rendered: str  # the text ComfyUI encodes: the prompt with the LoRA's trigger token
     entry: dict[str, Any]  # the prompt's /history entry
     names: list[str]  # the artifacts, in display order
 
@@ -44,11 +52,16 @@ class EngineGenerate:
     kind = "generate"
 
     def __init__(
-        self, comfyui: ComfyUIServer, ollama: OllamaServer | None, workflows: Path
+        self,
+        comfyui: ComfyUIServer,
+        ollama: OllamaServer | None,
+        workflows: Path,
+        artifacts_dir: Path,
     ) -> None:
         self.comfyui = comfyui
         self.ollama = ollama
         self.workflows = workflows
+        self.artifacts_dir = artifacts_dir  # where a training job's lora.safetensors is kept
         graph = StateGraph(GenerateState)
         graph.add_node("write", self._write)
         graph.add_node("render", self._render)
@@ -109,15 +122,19 @@ class EngineGenerate:
         job, prompt = state["job"], state["prompt"]
         if (job.get("result") or {}).get("prompt") != prompt:  # as written: no Ollama
             reporter.report(RENDER_SPAN[0], "rendering the prompt", result={"prompt": prompt})
+        lora = trained_lora(job, reporter)
+        rendered = with_trigger(prompt, lora.trigger if lora else None)
         values = {
-            "prompt": prompt,
+            "prompt": rendered,
             "negative_prompt": NEGATIVE_PROMPT,
             "seed": seed_of(job["id"]),
-            "lora": lora_name(job, reporter),
+            "lora": lora.name if lora else None,
             "name": job["id"],
         }
-        workflow = load_workflow(self.workflows, "generate")
         with ComfyUI(self.comfyui) as engine:
+            workflow = choose_workflow(self.workflows, "generate", engine.known_classes)
+            if lora is not None:
+                self._place(engine, lora, reporter)
             entry, _ = run_graph(
                 engine,
                 lambda prefixes: workflow.fill({**values, **prefixes}),
@@ -126,7 +143,13 @@ class EngineGenerate:
                 reporter,
                 RENDER_SPAN,
             )
-        return {"entry": entry}
+        return {"entry": entry, "rendered": rendered}
+
+    def _place(self, engine: ComfyUI, lora: TrainedLoRA, reporter: Reporter) -> None:
+        def copying() -> None:
+            reporter.report(RENDER_SPAN[0], f"copying the LoRA of {lora.job_id} to ComfyUI")
+
+        place_lora(engine, lora, self.artifacts_dir, copying, reporter.check)
 
     def _save(self, state: GenerateState, config: RunnableConfig) -> dict[str, Any]:
         _reporter(config).report(RENDER_SPAN[1], "saving the outputs")
@@ -149,7 +172,7 @@ class EngineGenerate:
         result = {
             "job": job["id"],
             "prompt": job["input"]["prompt"],
-            "rendered_prompt": final["prompt"],
+            "rendered_prompt": final["rendered"],
             "writer": kept.get("writer"),
             "lora": job["input"].get("lora"),
             "comfyui_prompt_id": (kept.get("comfyui") or {}).get("prompt_id"),
@@ -160,22 +183,6 @@ class EngineGenerate:
 
 def _reporter(config: RunnableConfig) -> Reporter:
     return config["configurable"]["reporter"]
-
-
-def lora_name(job: dict[str, Any], reporter: Reporter) -> str | None:
-    """The LoRA file ComfyUI knows the named training job's weights by, if any."""
-    lora = job["input"].get("lora")
-    if not lora:
-        return None
-    trained = reporter.job(lora) or {}
-    name = (trained.get("result") or {}).get("lora")
-    if not name:
-        raise PipelineError(
-            f"training job {lora} has no LoRA on a ComfyUI server (it was trained without "
-            "one, or before ComfyUI was configured): train again with ComfyUI",
-            code="lora_not_on_engine",
-        )
-    return str(name)
 
 
 def seed_of(job_id: str) -> int:

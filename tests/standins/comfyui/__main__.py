@@ -10,7 +10,8 @@ exits 0 on SIGTERM or SIGINT. Options:
                          copies ENGINES.md cites (server.py @5e14d797, execution.py @cb707e9c,
                          nodes_train.py V3): UUID-only prompt ids, 409 for a known id,
                          `missing_node_type`, validated V3 combos, `credential_key`, /api/jobs,
-                         SaveLoRA instead of SaveLoRANode
+                         SaveLoRA instead of SaveLoRANode, the dataset nodes' list outputs
+                         and a training loop that reports steps (2025: console only)
 --steps N                steps every timed node takes (0, the default: KSampler takes its
                          `steps` input, TrainLoraNode steps x grad_accumulation_steps, a --slow
                          class 10)
@@ -25,6 +26,9 @@ exits 0 on SIGTERM or SIGINT. Options:
 --fail-class CLASS       every run of CLASS raises torch.OutOfMemoryError (repeatable)
 --http-fault PATH=STATUS[:COUNT]
                          the next COUNT (default 1) requests to PATH answer STATUS (repeatable)
+--extra-model-paths-config YAML
+                         more model folders, as ComfyUI's extra_model_paths.yaml gives them
+                         (e.g. `loras: output/loras` under a `base_path`)
 
 The same faults, and a few more, can be armed while it runs: see `faults.py`.
 """
@@ -60,6 +64,7 @@ def parse_args(argv: list[str]) -> tuple[Options, int, Path, list[str]]:
     parser.add_argument("--model", action="append", default=[])
     parser.add_argument("--fail-class", action="append", default=[])
     parser.add_argument("--http-fault", action="append", default=[])
+    parser.add_argument("--extra-model-paths-config", type=Path)
     args = parser.parse_args(argv)
     faults = []
     for spec in args.http_fault:
@@ -77,6 +82,7 @@ def parse_args(argv: list[str]) -> tuple[Options, int, Path, list[str]]:
         version=args.comfyui_version,
         http_faults=faults,
         failing_classes=tuple(args.fail_class),
+        extra_model_paths=args.extra_model_paths_config,
     )
     return options, args.port, args.ready_file, args.model
 

@@ -21,7 +21,7 @@ from .executor import Executor, RunSettings
 from .faults import Faults, add_control_routes, fault_middleware
 from .hub import Hub
 from .nodes import node_table
-from .paths import BaseDir
+from .paths import BaseDir, load_extra_model_paths
 from .prompt_queue import PromptQueue
 from .routes import JOB_ROUTES, ROUTES
 from .validation import Validator
@@ -41,6 +41,7 @@ class Options:
     version: str | None = None
     http_faults: list[tuple[str, int, int]] = field(default_factory=list)
     failing_classes: tuple[str, ...] = ()
+    extra_model_paths: Path | None = None  # --extra-model-paths-config
 
 
 class StandIn:
@@ -49,7 +50,10 @@ class StandIn:
     def __init__(self, options: Options) -> None:
         self.generation = options.generation
         self.version = options.version or VERSIONS[options.generation]
-        self.base = BaseDir(options.base_directory)
+        extra = (
+            load_extra_model_paths(options.extra_model_paths) if options.extra_model_paths else {}
+        )
+        self.base = BaseDir(options.base_directory, extra)
         self.base.prepare()
         self.table = node_table(options.generation)
         max_bytes = round(options.max_upload_size_mb * 1024 * 1024)

@@ -43,8 +43,37 @@ InterruptProcessingException.__module__ = "comfy.model_management"
 
 @dataclass
 class CacheEntry:
-    outputs: tuple
+    outputs: tuple  # one list per output, as ComfyUI caches them
     ui: dict | None
+
+
+async def map_over_lists(ctx: RunContext, node: NodeDef, operation, inputs: dict) -> NodeResult:
+    """`execution._map_node_over_list` + `get_output_from_returns`, as ComfyUI runs a node.
+
+    Every input arrives as a list (a linked list output keeps all its items). A node with
+    `is_input_list` gets the lists whole, once; any other node runs once per item of its
+    longest input (shorter inputs repeat their last item). Each output gathers one item
+    per run, or, for an `output_is_list` output, the items of each run's list.
+    """
+    if node.input_is_list:
+        calls = [inputs]
+    else:
+        longest = max((len(values) for values in inputs.values()), default=0)
+        calls = [
+            {name: values[min(i, len(values) - 1)] for name, values in inputs.items()}
+            for i in range(longest)
+        ] or [{}]
+    listed = node.output_is_list or (False,) * len(node.outputs)
+    outputs: list[list] = [[] for _ in node.outputs]
+    ui: dict[str, list] = {}
+    for call in calls:
+        result: NodeResult = await operation(ctx, **call)
+        for index, value in enumerate(result.outputs):
+            if index < len(outputs):
+                (outputs[index].extend if listed[index] else outputs[index].append)(value)
+        for key, items in (result.ui or {}).items():
+            ui.setdefault(key, []).extend(items)
+    return NodeResult(tuple(outputs), ui or None)
 
 
 @dataclass
@@ -116,6 +145,7 @@ class Executor:
         self.cache: dict[Any, CacheEntry] = {}
         self.interrupt_flag = False
         self.success = True
+        self.trainings: list[dict[str, Any]] = []  # what each training node saw
 
     def interrupt(self) -> None:
         self.interrupt_flag = True
@@ -228,7 +258,7 @@ class Executor:
             elif node.timed is None:
                 raise_fault(ctx, 0)
             operation = {**OPERATIONS, **TRAINING_OPERATIONS}[class_type]
-            result: NodeResult = await operation(ctx, **{k: v[0] for k, v in inputs.items()})
+            result = await map_over_lists(ctx, node, operation, inputs)
             ui = None
             if result.ui:
                 meta = {"node_id": node_id, "display_node": node_id, "parent_node": None}
@@ -269,6 +299,7 @@ class Executor:
             step_seconds=self.settings.step_seconds,
             preview=self.settings.preview,
             fault=self.faults.node_fault(node.name),
+            trainings=self.trainings,
         )
 
     def _input_data(self, inputs: dict, node: NodeDef) -> dict[str, list]:
@@ -279,7 +310,7 @@ class Executor:
                 entry = self._entry(value[0])
                 outputs = entry.outputs if entry is not None else ()
                 index = int(value[1])
-                data[name] = [outputs[index]] if index < len(outputs) else [None]
+                data[name] = list(outputs[index]) if index < len(outputs) else [None]
             elif name in declared:
                 data[name] = [value]
         return data

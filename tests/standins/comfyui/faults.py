@@ -124,6 +124,7 @@ async def state(request: web.Request) -> web.Response:
         "silent": standin.hub.silent,
         "sockets": len(standin.hub.live),
         "sids": sorted(standin.hub.sockets),
+        "trainings": standin.executor.trainings,
     }
     return web.json_response(body)
 

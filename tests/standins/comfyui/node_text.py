@@ -56,6 +56,14 @@ TOOLTIPS: dict[tuple[str, str], str] = {
     ("VAEDecode", "vae"): "The VAE model used for decoding the latent.",
     ("CheckpointLoaderSimple", "ckpt_name"): "The name of the checkpoint (model) to load.",
     ("LoadImageSetFromFolderNode", "folder"): "The folder to load images from.",
+    ("LoadImageTextSetFromFolderNode", "folder"): "The folder to load images from.",
+    ("LoadImageTextSetFromFolderNode", "clip"): "The CLIP model used for encoding the text.",
+    ("LoadImageTextSetFromFolderNode", "width"): (
+        "The width to resize the images to. -1 means use the original width."
+    ),
+    ("LoadImageTextSetFromFolderNode", "height"): (
+        "The height to resize the images to. -1 means use the original height."
+    ),
     ("TrainLoraNode", "model"): "The model to train the LoRA on.",
     (
         "TrainLoraNode",
@@ -175,6 +183,9 @@ DESCRIPTIONS: dict[str, str] = {
         "Loads a diffusion model checkpoint, diffusion models are used to denoise latents."
     ),
     "LoadImageSetFromFolderNode": "Loads a batch of images from a directory for training.",
+    "LoadImageTextSetFromFolderNode": (
+        "Loads a batch of images and caption from a directory for training."
+    ),
     "LossGraphNode": "Plots the loss graph and saves it to the output directory.",
     "LoadImageDataSetFromFolder": (
         "Load a dataset of images from a specified folder and return a list of "

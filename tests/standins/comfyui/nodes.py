@@ -79,6 +79,7 @@ class NodeDef:
     experimental: bool = False
     description: str = ""
     output_is_list: tuple[bool, ...] | None = None
+    input_is_list: bool = False  # INPUT_IS_LIST / is_input_list: gets whole lists, runs once
     output_tooltips: tuple[str | None, ...] | None = None
     # Inputs checked by the class's own VALIDATE_INPUTS instead of the generic rules.
     validated_by_node: tuple[str, ...] = ()
@@ -199,6 +200,13 @@ def _common_nodes() -> list[NodeDef]:
                              "from latent space.")),
         _v1("VAEEncode", "VAE Encode", "latent", "nodes",
             {"pixels": ("IMAGE",), "vae": ("VAE",)}, ["LATENT"]),
+        # comfy_extras/nodes_rebatch.py (V3 in both generations)
+        _v3("RebatchImages", "Rebatch Images", "image/batch", "comfy_extras.nodes_rebatch", {
+            "images": ("IMAGE", {}), "batch_size": _int(1, 1, 4096),
+        }, ["IMAGE"], output_is_list=(True,), input_is_list=True, output_tooltips=(None,)),
+        _v3("RebatchLatents", "Rebatch Latents", "latent/batch", "comfy_extras.nodes_rebatch", {
+            "latents": ("LATENT", {}), "batch_size": _int(1, 1, 4096),
+        }, ["LATENT"], output_is_list=(True,), input_is_list=True, output_tooltips=(None,)),
     ]  # fmt: skip
 
 
@@ -210,6 +218,12 @@ def _training_2025() -> list[NodeDef]:
             ["IMAGE"], optional={"resize_method": (["None", "Stretch", "Crop", "Pad"],
                                                    {"default": "None"})},
             experimental=True),
+        _v1("LoadImageTextSetFromFolderNode", "Load Image and Text Dataset from Folder",
+            "loaders", module, {"folder": (Choices("input:folders"), {}), "clip": ("CLIP",)},
+            ["IMAGE", "CONDITIONING"], optional={
+                "resize_method": (["None", "Stretch", "Crop", "Pad"], {"default": "None"}),
+                "width": _int(-1, -1, 10000, 1), "height": _int(-1, -1, 10000, 1),
+            }, experimental=True),
         _v1("TrainLoraNode", "Train LoRA", "training", module, {
             "model": ("MODEL",), "latents": ("LATENT",), "positive": ("CONDITIONING",),
             "batch_size": _int(1, 1, 10000, 1), "grad_accumulation_steps": _int(1, 1, 1024, 1),
@@ -246,6 +260,17 @@ def _training_2026() -> list[NodeDef]:
             {"folder": _combo(Choices("input:folders"))},
             ["IMAGE"], output_names=("images",), output_is_list=(True,), experimental=True,
             output_tooltips=("List of loaded images",)),
+        _v3("LoadImageTextDataSetFromFolder", "Load Image and Text Dataset from Folder",
+            "dataset", "comfy_extras.nodes_dataset", {"folder": _combo(Choices("input:folders"))},
+            ["IMAGE", "STRING"], output_names=("images", "texts"), output_is_list=(True, True),
+            experimental=True, output_tooltips=("List of loaded images", "List of text captions")),
+        _v3("MakeTrainingDataset", "Make Training Dataset", "dataset",
+            "comfy_extras.nodes_dataset",
+            {"images": ("IMAGE",), "vae": ("VAE",), "clip": ("CLIP",)},
+            ["LATENT", "CONDITIONING"], output_names=("latents", "conditioning"),
+            optional={"texts": ("STRING", {"multiline": False})}, output_is_list=(True, True),
+            input_is_list=True, experimental=True,
+            output_tooltips=("List of latent dicts", "List of conditioning lists")),
         _v3("TrainLoraNode", "Train LoRA", "training", module, {
             "model": ("MODEL",), "latents": ("LATENT",), "positive": ("CONDITIONING",),
             "batch_size": _int(1, 1, 10000), "grad_accumulation_steps": _int(1, 1, 1024),
@@ -265,7 +290,7 @@ def _training_2026() -> list[NodeDef]:
             "bypass_mode": ("BOOLEAN", {"default": False}),
         }, ["LORA_MODEL", "LOSS_MAP", "INT"], output_names=("lora", "loss_map", "steps"),
             output_tooltips=("LoRA weights", "Loss history", "Total training steps"),
-            experimental=True, timed="trainer"),
+            experimental=True, timed="trainer", input_is_list=True),
         _v3("SaveLoRA", "Save LoRA Weights", "loaders", module, {
             "lora": ("LORA_MODEL",),
             "prefix": ("STRING", {"default": "loras/ComfyUI_trained_lora"}),
@@ -333,7 +358,7 @@ def node_info(node: NodeDef, base: BaseDir, generation: str) -> dict[str, Any]:
         "input_order": {section: list(values) for section, values in inputs.items()},
     }
     if generation == "2026" and not node.v3:
-        info["is_input_list"] = False
+        info["is_input_list"] = node.input_is_list
     info |= {
         "output": list(node.outputs),
         "output_is_list": list(node.output_is_list or [False] * len(node.outputs)),

@@ -13,13 +13,14 @@ import builtins
 import json
 import os
 import random
+from dataclasses import replace
 
 from PIL import Image, ImageDraw, ImageOps, ImageSequence
 from PIL.PngImagePlugin import PngInfo
 
 from . import media
 from .paths import save_path
-from .values import Audio, Handle, Images, Latent, NodeResult, RunContext, Video
+from .values import Audio, Conditioning, Handle, Images, Latent, NodeResult, RunContext, Video
 
 RESAMPLING = {
     "nearest-exact": Image.Resampling.NEAREST,
@@ -218,7 +219,7 @@ async def lora_loader_model_only(ctx, model, lora_name, strength_model):
 
 
 async def clip_text_encode(ctx, text, clip):
-    return NodeResult((Handle("CONDITIONING", text),))
+    return NodeResult((Conditioning([text]),))
 
 
 async def empty_latent_video(ctx, width, height, length, batch_size=1):
@@ -261,9 +262,45 @@ def _colour(seed: int, index: int) -> tuple[int, int, int]:
     return ((seed * 37 + index * 5) % 256, (seed * 11) % 256, (200 - index * 3) % 256)
 
 
+def is_video_vae(vae) -> bool:
+    # ComfyUI tells a Wan VAE by its weights (comfy/sd.py); the stand-in by its file name.
+    return "wan" in vae.name.lower()
+
+
 async def vae_encode(ctx, pixels, vae):
+    """An IMAGE batch of N into a Wan VAE is N frames of one clip (comfy/sd.py VAE.encode);
+    its encoder (comfy/ldm/wan/vae.py) keeps 1 + 4k of them: one latent, 1 + (N-1)//4 frames."""
     width, height = pixels[0].size
+    if is_video_vae(vae):
+        return NodeResult((Latent(1, width, height, 1 + (len(pixels) - 1) // 4, video=True),))
     return NodeResult((Latent(len(pixels), width, height),))
+
+
+async def rebatch_images(ctx, images, batch_size):
+    """comfy_extras/nodes_rebatch.py ImageRebatch: every frame of every batch, re-cut."""
+    frames = [frame for batch in images for frame in batch]
+    size = batch_size[0]
+    return NodeResult(([Images(frames[i : i + size]) for i in range(0, len(frames), size)],))
+
+
+async def rebatch_latents(ctx, latents, batch_size):
+    """LatentRebatch: consecutive latents of one size joined, then cut into batches."""
+    size, joined = batch_size[0], []
+    for latent in latents:
+        last = joined[-1] if joined else None
+        if last is not None and (last.width, last.height, last.frames) == (
+            latent.width,
+            latent.height,
+            latent.frames,
+        ):
+            last.batch += latent.batch
+        else:
+            joined.append(replace(latent))
+    out = []
+    for latent in joined:
+        for start in range(0, latent.batch, size):
+            out.append(replace(latent, batch=min(size, latent.batch - start)))
+    return NodeResult((out,))
 
 
 OPERATIONS = {
@@ -288,4 +325,6 @@ OPERATIONS = {
     "KSampler": ksampler,
     "VAEDecode": vae_decode,
     "VAEEncode": vae_encode,
+    "RebatchImages": rebatch_images,
+    "RebatchLatents": rebatch_latents,
 }

@@ -48,8 +48,9 @@ mimetypes.add_type("image/webp", ".webp")
 class BaseDir:
     """`input/`, `output/`, `temp/` and `models/` under one root, as ComfyUI lays them out."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, extra: dict[str, list[str]] | None = None) -> None:
         self.root = root.resolve()
+        self.extra = extra or {}  # folder -> more absolute dirs (extra_model_paths.yaml)
         self.input = str(self.root / "input")
         self.output = str(self.root / "output")
         self.temp = str(self.root / "temp")
@@ -70,8 +71,7 @@ class BaseDir:
         folder = LEGACY_FOLDER_NAMES.get(folder, folder)
         subdirs, extensions = MODEL_FOLDERS[folder]
         found: set[str] = set()
-        for sub in subdirs:
-            base = os.path.normpath(self.models / sub)
+        for base in self._dirs(folder, subdirs):
             for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
                 dirnames[:] = [d for d in dirnames if d != ".git"]
                 for name in filenames:
@@ -85,11 +85,14 @@ class BaseDir:
         if folder not in MODEL_FOLDERS:
             return None
         name = os.path.relpath(os.path.join("/", name), "/")
-        for sub in MODEL_FOLDERS[folder][0]:
-            candidate = os.path.join(os.path.normpath(self.models / sub), name)
+        for base in self._dirs(folder, MODEL_FOLDERS[folder][0]):
+            candidate = os.path.join(base, name)
             if os.path.isfile(candidate):
                 return candidate
         return None
+
+    def _dirs(self, folder: str, subdirs: tuple[str, ...]) -> list[str]:
+        return [os.path.normpath(self.models / sub) for sub in subdirs] + self.extra.get(folder, [])
 
     def input_files(self, content_types: tuple[str, ...]) -> list[str]:
         """Top-level files of input/ whose guessed MIME family is one of `content_types`."""
@@ -184,3 +187,25 @@ def _expand_variables(prefix: str, width: int, height: int) -> str:
     for key, value in values.items():
         prefix = prefix.replace(key, value)
     return prefix
+
+
+def load_extra_model_paths(config: Path) -> dict[str, list[str]]:
+    """`utils/extra_config.py` `load_extra_path_config`: each section's folders, each line of a
+    value one path, relative ones under the section's `base_path` (itself relative to the
+    file's folder)."""
+    import yaml  # only when a config is given
+
+    extra: dict[str, list[str]] = {}
+    sections = yaml.safe_load(config.read_text()) or {}
+    for section in sections.values():
+        section = dict(section or {})
+        base = os.path.expanduser(str(section.pop("base_path", "")))
+        if base and not os.path.isabs(base):
+            base = os.path.abspath(os.path.join(config.parent, base))
+        section.pop("is_default", None)
+        for folder, paths in section.items():
+            for line in str(paths).split("\n"):
+                if line.strip():
+                    full = os.path.normpath(os.path.join(base, os.path.expanduser(line.strip())))
+                    extra.setdefault(LEGACY_FOLDER_NAMES.get(folder, folder), []).append(full)
+    return extra

@@ -6,7 +6,10 @@ checks until the node returns; SaveLoRANode writes `<prefix>_<counter>_.safetens
 `<prefix>_<steps>_steps_<counter>_.safetensors`) and returns no ui; LossGraphNode writes
 `temp/<prefix>_<date>.png`. 2026 follows the V3 rewrite (yzkee/ComfyUI@5ebb0c2e): a ProgressBar
 of steps x grad_accumulation_steps, outputs (lora, loss_map, steps), LossGraphNode as a
-PreviewImage; `LoadImageDataSetFromFolder` as in Comfy-Org/ComfyUI@ef59e4b7 `nodes_dataset.py`.
+PreviewImage; `LoadImageDataSetFromFolder`, `LoadImageTextDataSetFromFolder` and
+`MakeTrainingDataset` as in `nodes_dataset.py` (Comfy-Org/ComfyUI@ef59e4b7,
+comfyanonymous/ComfyUI@0120eb68): lists, one item per photo. Each training node records
+the dataset it saw (samples, captions) for `GET /_standin/state`.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ import struct
 from PIL import Image, ImageDraw
 
 from . import media
-from .operations import TEMP_LETTERS, save_pngs, step_through
+from .operations import TEMP_LETTERS, save_pngs, step_through, vae_encode
 from .paths import save_path
-from .values import Handle, Images, Lora, NodeResult, RunContext
+from .values import Conditioning, Handle, Images, Lora, NodeResult, RunContext
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 MISMATCH = (
@@ -49,45 +52,106 @@ def _load_images(names: list[str], folder: str, resize_method: str = "None") -> 
 
 
 async def load_image_set_from_folder(ctx: RunContext, folder, resize_method="None"):
+    """0.3.64 LoadImageSetFromFolderNode: every photo in ONE IMAGE batch."""
     where = os.path.join(ctx.base.input, folder)
     names = [n for n in os.listdir(where) if n.lower().endswith(IMAGE_EXTENSIONS)]
     return NodeResult((_load_images(names, where, resize_method),))
 
 
-async def load_image_dataset_from_folder(ctx: RunContext, folder):
+def _folder_files(ctx: RunContext, folder: str) -> tuple[str, list[str]]:
     where = os.path.abspath(os.path.join(ctx.base.input, folder))
     if os.path.commonpath((ctx.base.input, where)) != ctx.base.input:
         raise ValueError(f"Invalid folder name {folder!r}: resolves outside of {ctx.base.input}")
     names = sorted(n for n in os.listdir(where) if n.lower().endswith(IMAGE_EXTENSIONS))
-    images = Images()
-    for name in names or [None]:
-        if name is None:
-            raise ValueError("No valid images found in input")
+    if not names:
+        raise ValueError("No valid images found in input")
+    return where, names
+
+
+def _captions(where: str, names: list[str]) -> list[str]:
+    """The same-name .txt beside each image, stripped; "" where there is none."""
+    captions = []
+    for name in names:
+        path = os.path.join(where, os.path.splitext(name)[0] + ".txt")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                captions.append(handle.read().strip())
+        else:
+            captions.append("")
+    return captions
+
+
+def _one_by_one(where: str, names: list[str]) -> list[Images]:
+    images = []
+    for name in names:
         with Image.open(os.path.join(where, name)) as source:
-            images.append(source.convert("RGB"))
-    return NodeResult((images,))
+            images.append(Images([source.convert("RGB")]))
+    return images
 
 
-async def train_lora(
-    ctx: RunContext,
-    model,
-    latents,
-    positive,
-    batch_size,
-    grad_accumulation_steps,
-    steps,
-    learning_rate,
-    rank,
-    optimizer,
-    loss_function,
-    seed,
-    training_dtype,
-    lora_dtype,
-    algorithm,
-    gradient_checkpointing,
-    existing_lora="[None]",
-    **newer_inputs,
+async def load_image_dataset_from_folder(ctx: RunContext, folder):
+    """nodes_dataset.py LoadImageDataSetFromFolder: a list, one IMAGE per photo."""
+    where, names = _folder_files(ctx, folder)
+    return NodeResult((_one_by_one(where, names),))
+
+
+async def load_image_text_dataset_from_folder(ctx: RunContext, folder):
+    """LoadImageTextDataSetFromFolder: a list of images and a list of their captions."""
+    where, names = _folder_files(ctx, folder)
+    return NodeResult((_one_by_one(where, names), _captions(where, names)))
+
+
+async def load_image_text_set_from_folder(
+    ctx: RunContext, folder, clip, resize_method="None", width=-1, height=-1
 ):
+    """0.3.64 LoadImageTextSetFromFolderNode: one IMAGE batch, one conditioning per caption."""
+    where, names = _folder_files(ctx, folder)
+    images = _load_images(names, where, resize_method)
+    if width != -1 and height != -1:
+        images = Images(image.resize((width, height)) for image in images)
+    return NodeResult((images, Conditioning(_captions(where, names))))
+
+
+async def make_training_dataset(ctx: RunContext, images, vae, clip, texts=None):
+    """MakeTrainingDataset: each image encoded on its own, each text on its own."""
+    texts = texts or [""]
+    if len(texts) == 1 and len(images) > 1:
+        texts = texts * len(images)
+    elif len(texts) != len(images):
+        raise ValueError(
+            f"Number of texts ({len(texts)}) does not match number of images ({len(images)}). "
+            f"Text list should have length {len(images)}, 1, or 0."
+        )
+    latents = [(await vae_encode(ctx, image, vae[0])).outputs[0] for image in images]
+    return NodeResult((latents, [Conditioning([text]) for text in texts]))
+
+
+def _dataset(ctx: RunContext, latents, positive) -> tuple[int, list[str]]:
+    """(samples, captions) as TrainLoraNode counts them: the latent batch (0.3.64), or every
+    latent of the list (current, is_input_list); one conditioning repeats for all."""
+    if ctx.new:
+        samples = sum(latent.batch for latent in latents)
+        positive = [text for cond in positive for text in cond]
+    else:
+        samples = latents.batch
+    if len(positive) == 1 and samples > 1:
+        positive = list(positive) * samples
+    elif len(positive) != samples:
+        raise ValueError(
+            f"Number of positive conditions ({len(positive)}) does not match number of images "
+            f"({samples})."
+        )
+    return samples, list(positive)
+
+
+async def train_lora(ctx: RunContext, model, latents, positive, **settings):
+    if ctx.new:  # is_input_list: every widget value arrives as a list
+        model = model[0]
+        settings = {name: value[0] for name, value in settings.items()}
+    steps, accumulate = settings["steps"], settings["grad_accumulation_steps"]
+    existing_lora = settings.get("existing_lora", "[None]")
+    samples, captions = _dataset(ctx, latents, positive)
+    ctx.trainings.append({"node_id": ctx.node_id, "samples": samples, "captions": captions})
     existing_steps = 0
     if existing_lora != "[None]":
         if ctx.base.model_path("loras", existing_lora) is None:
@@ -96,11 +160,12 @@ async def train_lora(
             )
         # ComfyUI reads the step count from names like "trained_lora_10_steps_2025...".
         existing_steps = int(existing_lora.split("_steps_")[0].split("_")[-1])
-    total = ctx.steps_override or steps * grad_accumulation_steps
+    total = ctx.steps_override or steps * accumulate
     await step_through(ctx, total, report=ctx.new)
-    rng = random.Random(seed)
+    rng = random.Random(settings["seed"])
     losses = [0.25 * 0.97**i + rng.uniform(0, 0.01) for i in range(total)]
-    lora = Lora(_lora_tensors(rank, lora_dtype, rng), steps + existing_steps)
+    tensors = _lora_tensors(settings["rank"], settings["lora_dtype"], rng)
+    lora = Lora(tensors, steps + existing_steps)
     loss_map = {"loss": losses}
     if ctx.new:
         return NodeResult((lora, loss_map, steps + existing_steps))
@@ -161,6 +226,9 @@ async def loss_graph(ctx: RunContext, loss, filename_prefix):
 TRAINING_OPERATIONS = {
     "LoadImageSetFromFolderNode": load_image_set_from_folder,
     "LoadImageDataSetFromFolder": load_image_dataset_from_folder,
+    "LoadImageTextDataSetFromFolder": load_image_text_dataset_from_folder,
+    "LoadImageTextSetFromFolderNode": load_image_text_set_from_folder,
+    "MakeTrainingDataset": make_training_dataset,
     "TrainLoraNode": train_lora,
     "SaveLoRANode": save_lora,
     "SaveLoRA": save_lora,

@@ -73,6 +73,13 @@ class Handle:
         return f"<{self.kind} {self.name}>"
 
 
+class Conditioning(list):
+    """CONDITIONING: one entry per text encoded (ComfyUI: `[[cond, {...}], ...]`)."""
+
+    def __str__(self) -> str:
+        return f"[conditioning of {len(self)} text(s)]"
+
+
 @dataclass
 class Lora:
     tensors: dict[str, tuple[str, list[int], bytes]]
@@ -104,6 +111,8 @@ class RunContext:
     step_seconds: float = 0.0
     preview: str | None = None  # "jpeg", "png" or None
     fault: dict[str, Any] | None = field(default=None)
+    # What training nodes saw (dataset size, captions): GET /_standin/state "trainings".
+    trainings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def new(self) -> bool:
