@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import threading
 
@@ -35,6 +36,13 @@ def redis_client(url: str) -> redis.Redis:
     )
 
 
+def worker_identity() -> str:
+    """`host:pid:random`, made once per process. Host and PID alone collide between
+    containers: replicas share a hostname under `--network host` or in one pod, and each
+    container's first process has the same PID."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
 class WorkerRuntime:
     """Process-wide state of a worker: built once, at consumer start-up, never at import."""
 
@@ -55,7 +63,7 @@ class WorkerRuntime:
         self.maintenance = MaintenanceLoop(
             Maintenance(self.client, settings), settings.maintenance_interval
         )
-        self.identity = f"{socket.gethostname()}:{os.getpid()}"
+        self.identity = worker_identity()
         self.engines = (
             EngineProbe(self.client, settings, self.identity) if settings.comfyui_url else None
         )
@@ -71,6 +79,7 @@ class WorkerRuntime:
             if self._started:
                 return
             self._started = True
+        log.info("worker %s started", self.identity)
         threading.Thread(target=self._beat_loop, name="heartbeat", daemon=True).start()
         if self.engines is not None:
             self.engines.start()
