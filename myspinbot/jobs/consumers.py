@@ -11,6 +11,7 @@ import logging
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -88,9 +89,11 @@ class _Consumer(Consumer):
         rt.runner.hand_back_all()
 
 
-def run_consumer(queue: str, settings: Settings, threads: int) -> None:
+def run_consumer(
+    queue: str, settings: Settings, threads: int, heartbeat_file: Path | None = None
+) -> None:
     """A replica: serve one queue until SIGINT (hand back at the next step) or SIGTERM (now)."""
-    rt = install_runtime(settings)
+    rt = install_runtime(settings, heartbeat_file=heartbeat_file)
     consumer = _Consumer(
         QUEUES[queue],
         workers=threads,

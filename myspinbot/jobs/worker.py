@@ -7,6 +7,7 @@ import os
 import secrets
 import socket
 import threading
+from pathlib import Path
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
@@ -43,11 +44,27 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+def write_heartbeat(path: Path, identity: str, stamp: int) -> None:
+    """The beat for `myspinbot health --worker`, which reads the file's age: written
+    whole, then renamed over the old one."""
+    part = path.with_name(path.name + ".part")
+    part.write_text(f"{identity} {stamp}\n")
+    os.replace(part, path)
+
+
 class WorkerRuntime:
     """Process-wide state of a worker: built once, at consumer start-up, never at import."""
 
-    def __init__(self, settings: Settings, redis_url: str, *, maintenance: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        redis_url: str,
+        *,
+        maintenance: bool = True,
+        heartbeat_file: Path | None = None,
+    ) -> None:
         self.settings = settings
+        self.heartbeat_file = heartbeat_file  # touched after each beat Redis took
         self.runs_maintenance = maintenance
         self.client = redis_client(redis_url)
         self.ledger = Ledger(self.client, settings.lease_seconds)
@@ -100,6 +117,8 @@ class WorkerRuntime:
                 self.client.zrem(keys.workers(queue), self.identity)
         except redis.RedisError:
             pass
+        if self.heartbeat_file is not None:
+            self.heartbeat_file.unlink(missing_ok=True)  # a stopped worker is not healthy
         self.ledger.close()
 
     def _beat_loop(self) -> None:
@@ -126,6 +145,8 @@ class WorkerRuntime:
             pipe.zadd(keys.workers(queue), {self.identity: stamp})
             pipe.zremrangebyscore(keys.workers(queue), 0, stamp - keys.WORKER_TTL_MS)
         pipe.execute()
+        if self.heartbeat_file is not None:
+            write_heartbeat(self.heartbeat_file, self.identity, stamp)
         for attempt in self.runner.running():
             if attempt.lost or attempt.ending:
                 continue
@@ -151,10 +172,14 @@ def runtime() -> WorkerRuntime:
         return _runtime
 
 
-def install_runtime(settings: Settings, *, maintenance: bool = True) -> WorkerRuntime:
+def install_runtime(
+    settings: Settings, *, maintenance: bool = True, heartbeat_file: Path | None = None
+) -> WorkerRuntime:
     """Build this process's runtime (and point the queues at its Redis) before consuming."""
     global _runtime
     with _runtime_lock:
         bind_queues(settings.store_url)
-        _runtime = WorkerRuntime(settings, settings.store_url, maintenance=maintenance)
+        _runtime = WorkerRuntime(
+            settings, settings.store_url, maintenance=maintenance, heartbeat_file=heartbeat_file
+        )
         return _runtime
