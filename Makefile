@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 ASSETS := static/dist/.built
 ASSET_SOURCES := package.json package-lock.json static/build.mjs $(shell find static/src templates -type f 2>/dev/null)
 
-.PHONY: install run test test-comfyui bench lint clean
+.PHONY: install run test test-comfyui test-image bench lint clean
 
 install: $(INSTALLED) $(ASSETS)
 
@@ -38,6 +38,11 @@ test-comfyui: install
 	MYSPINBOT_TEST_COMFYUI="$(abspath $(COMFYUI))" \
 	MYSPINBOT_TEST_COMFYUI_PYTHON="$(abspath $(COMFYUI_VENV))/bin/python" \
 	$(PY) -m pytest -m comfyui tests/engines tests/test_standin_conformance.py
+
+# Opt-in: build ops/Dockerfile with podman (or Docker) and run the image: one container,
+# worker replicas on an external Redis, the compose stack (tests/image/run.sh says how).
+test-image: install
+	tests/image/run.sh
 
 bench: install
 	$(PY) -m bench

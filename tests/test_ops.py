@@ -277,7 +277,7 @@ def test_app_and_workers_share_redis_and_data_and_workers_drain_on_sigint():
         assert worker["networks"] == ["backend"]
         assert worker["stop_signal"] == "SIGINT"
         assert duration_seconds(worker["stop_grace_period"]) >= 30
-        assert worker["healthcheck"] == {"disable": True}
+        assert worker["healthcheck"]["test"] == ["CMD", "myspinbot", "health", "--worker"]
     replicas = load_yaml(COMPOSE)["services"]
     assert replicas["worker-train"]["deploy"]["replicas"] == "${TRAIN_WORKERS:-1}"
     assert replicas["worker-generate"]["deploy"]["replicas"] == "${GENERATE_WORKERS:-2}"
