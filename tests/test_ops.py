@@ -401,7 +401,7 @@ def test_dockerfile_builds_assets_in_node_and_runs_as_non_root():
         "PYTHON_IMAGE": "python:3.11-slim-bookworm",
     }
     stages = re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE)
-    assert stages == ["${NODE_IMAGE}", "${PYTHON_IMAGE}"]
+    assert stages == ["${NODE_IMAGE}", "${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
     assets, runtime = text.split("\nFROM ${PYTHON_IMAGE}", 1)
     # Only the build tools: the browser-test packages are dropped before the install.
     assert "npm pkg delete devDependencies.lighthouse" in assets
@@ -414,7 +414,8 @@ def test_dockerfile_builds_assets_in_node_and_runs_as_non_root():
         "STOPSIGNAL SIGINT",
         'ENTRYPOINT ["myspinbot"]',
         'CMD ["serve"]',
-        "pip install --no-cache-dir -e .",
+        "pip install --prefix=/install -e .",
+        "COPY --from=packages /install /usr/local",
         "MYSPINBOT_HEARTBEAT_FILE=/tmp/",
     ):
         assert instruction in runtime

