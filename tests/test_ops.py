@@ -414,7 +414,8 @@ def test_dockerfile_builds_assets_in_node_and_runs_as_non_root():
         "STOPSIGNAL SIGINT",
         'ENTRYPOINT ["myspinbot"]',
         'CMD ["serve"]',
-        "pip install --prefix=/install -e .",
+        "pip install --prefix=/install --no-deps -e .",
+        "COPY --from=packages /deps /usr/local",
         "COPY --from=packages /install /usr/local",
         "MYSPINBOT_HEARTBEAT_FILE=/tmp/",
     ):

@@ -8,7 +8,6 @@ tests read the status it records.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,11 +42,8 @@ class Engine:
         return result
 
     def run(self, name: str, *options: str, command: Sequence[str] = ()) -> str:
-        """`run -d` this test's image (or `--image`-less: the last option may name another)."""
-        full = f"{self.prefix}-{name}"
-        self.containers.append(full)
-        self("run", "-d", "--name", full, *options, self.image, *command)
-        return full
+        """`run -d` the image under test as container `<prefix>-<name>`."""
+        return self.run_image(self.image, name, *options, command=command)
 
     def run_image(self, image: str, name: str, *options: str, command: Sequence[str] = ()) -> str:
         full = f"{self.prefix}-{name}"
@@ -102,12 +98,8 @@ class Engine:
 
     def remove_all(self) -> None:
         for container in reversed(self.containers):
-            self("rm", "-f", "-t", "0", container, check=False)
+            self("rm", "-f", "-v", "-t", "0", container, check=False)  # -v: anonymous volumes
         for volume in self.volumes:
             self("volume", "rm", "-f", volume, check=False)
         for network in self.networks:
             self("network", "rm", "-f", network, check=False)
-
-
-def engine_env() -> dict[str, str]:
-    return dict(os.environ)

@@ -80,6 +80,15 @@ def artifact_bytes(port: int, done: dict) -> bytes:
         return response.content
 
 
+def stop_cleanly(engine: Engine, container: str, stops: int = 1) -> None:
+    """`stop` exits 0, and the embedded Redis stopped cleanly each of the container's
+    `stops` times (not killed after ignoring SIGTERM)."""
+    assert engine.stop(container) == 0
+    logs = engine.logs(container)
+    assert logs.count("embedded redis stopped") == stops, logs[-3000:]
+    assert "ignored SIGTERM" not in logs
+
+
 def listed(port: int) -> set[str]:
     with api(port) as http:
         return {j["id"] for j in http.get("/api/jobs").json()["jobs"]}
@@ -105,20 +114,20 @@ def test_single_container_round_trip_restart_recreate_backup(engine: Engine, tmp
     assert engine.exec(first, "stat", "-c", "%u", "/data").strip() == APP_UID
 
     # Restart: the embedded Redis's data (the job list) and the artifacts stay.
-    assert engine.stop(first) == 0
+    stop_cleanly(engine, first)
     engine("start", first)
     engine.wait_healthy(first)
     assert job(port, job_id)["state"] == "completed"
 
     # Upgrade: a new container of the image on the same volume.
-    assert engine.stop(first) == 0
+    stop_cleanly(engine, first, stops=2)
     engine("rm", first)
     second = engine.run("single-new", *options)
     engine.wait_healthy(second)
     assert artifact_bytes(port, job(port, job_id)) == clip
 
     # Backup of the stopped container's volume, restored into a new one.
-    assert engine.stop(second) == 0
+    stop_cleanly(engine, second)
     backup = tmp_path / "myspinbot-data.tgz"
     with backup.open("wb") as out:
         result = subprocess.run(
@@ -142,7 +151,7 @@ def test_single_container_round_trip_restart_recreate_backup(engine: Engine, tmp
     engine.wait_healthy(third)
     assert job_id in listed(port)
     assert artifact_bytes(port, job(port, job_id)) == clip
-    assert engine.stop(third) == 0
+    stop_cleanly(engine, third)
 
 
 # ------------------------------------------------ b. replicas on an external Redis
@@ -260,6 +269,7 @@ def test_compose_stack_with_replicas_and_health_checks(engine: Engine) -> None:
                 f"docker volume rm {volume} where it is not needed",
             )
     compose = Compose(engine, engine.prefix)
+    before = engine_objects(engine)
     stop = threading.Event()
     checker = threading.Thread(target=run_health_checks, args=(engine, compose, stop))
     checker.start()
@@ -285,10 +295,16 @@ def test_compose_stack_with_replicas_and_health_checks(engine: Engine) -> None:
         checker.join()
         compose("down", "--volumes", "--timeout", "30")
     assert compose.containers() == []
-    left = engine("network", "ls", "--format", "{{.Name}}").stdout.split()
-    assert not [n for n in left if n.startswith(compose.project)], left
-    volumes = engine("volume", "ls", "--format", "{{.Name}}").stdout.split()
-    assert "myspinbot_data" not in volumes and "myspinbot_redis" not in volumes, volumes
+    assert engine_objects(engine) == before  # no container, network or volume left
+
+
+def engine_objects(engine: Engine) -> dict[str, set[str]]:
+    listings = {
+        "containers": ("ps", "-a", "--format", "{{.Names}}"),
+        "networks": ("network", "ls", "--format", "{{.Name}}"),
+        "volumes": ("volume", "ls", "--format", "{{.Name}}"),
+    }
+    return {kind: set(engine(*args).stdout.split()) for kind, args in listings.items()}
 
 
 HEALTH_JSON = (
