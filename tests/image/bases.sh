@@ -87,7 +87,7 @@ mkdir -p "$cache"
 if have_image "$python_image"; then
   log "$python_image: present, kept"
 else
-  log "$python_image: not present and no registry pull attempted here; making it from Debian packages"
+  log "$python_image: making it from Debian packages"
   make_image "$python_image" "" '
     export DEBIAN_FRONTEND=noninteractive
     update-ca-certificates
@@ -101,7 +101,7 @@ fi
 if have_image "$node_image"; then
   log "$node_image: present, kept"
 else
-  log "$node_image: making it from Debian packages and the host's Node.js package"
+  log "$node_image: making it from Debian packages and the host's installed Node.js"
   # The host's installed Node.js (NodeSource's 20.x on our machines; its package is not
   # downloadable again): node, npm as installed (npm may have updated itself), their links.
   files=$cache/node-files.tar

@@ -33,7 +33,7 @@ if command -v podman >/dev/null; then
 elif command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   engine=docker
 else
-  say "no container engine: apt-get install podman netavark aardvark-dns catatonit runc iptables debootstrap"
+  say "no container engine: apt-get install podman netavark aardvark-dns catatonit runc iptables iproute2 debootstrap"
   exit 1
 fi
 
