@@ -12,6 +12,7 @@ from pathlib import Path
 from reliability_support import api_server, redis_server, reliability_env, replicas
 from support import ROOT, wait_until
 
+from myspinbot.jobs import keys
 from myspinbot.jobs.keys import WORKER_TTL_MS
 from myspinbot.probe import check_worker
 
@@ -66,3 +67,24 @@ def test_a_server_is_healthy_while_its_health_answers(redis_binary: str, tmp_pat
         result = health(env=env)
         assert result.returncode == 1
         assert "unreachable" in result.stderr
+
+
+def test_a_heartbeat_file_that_cannot_be_written_leaves_the_redis_beats_alone(
+    redis_binary: str, tmp_path: Path
+) -> None:
+    beat = tmp_path / "missing-dir" / "worker.beat"  # its folder does not exist
+    with redis_server(redis_binary, tmp_path / "redis") as store:
+        env = reliability_env(tmp_path / "data", store.url, MYSPINBOT_HEARTBEAT_FILE=str(beat))
+        with replicas(env, tmp_path, 1) as (replica,):
+            wait_until(lambda: "cannot be written" in replica.log(), 60, "the warning")
+            client = store.client()
+            first = wait_until(
+                lambda: client.zrange(keys.workers("generate"), 0, -1, withscores=True), 30
+            )
+            wait_until(
+                lambda: client.zrange(keys.workers("generate"), 0, -1, withscores=True) != first,
+                30,
+                "a later Redis beat",
+            )
+            client.close()
+            assert replica.log().count("cannot be written") == 1

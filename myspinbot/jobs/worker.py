@@ -64,7 +64,8 @@ class WorkerRuntime:
         heartbeat_file: Path | None = None,
     ) -> None:
         self.settings = settings
-        self.heartbeat_file = heartbeat_file  # touched after each beat Redis took
+        self.heartbeat_file = heartbeat_file  # rewritten after each beat Redis took
+        self._file_failed = False
         self.runs_maintenance = maintenance
         self.client = redis_client(redis_url)
         self.ledger = Ledger(self.client, settings.lease_seconds)
@@ -138,6 +139,18 @@ class WorkerRuntime:
                 log.info("heartbeat restored")
             down = False
 
+    def _beat_file(self, stamp: int) -> None:
+        """The file beat; a file that cannot be written must not stop the Redis beats."""
+        assert self.heartbeat_file is not None
+        try:
+            write_heartbeat(self.heartbeat_file, self.identity, stamp)
+        except OSError as exc:
+            if not self._file_failed:
+                log.warning("heartbeat file %s cannot be written: %s", self.heartbeat_file, exc)
+            self._file_failed = True
+        else:
+            self._file_failed = False
+
     def beat(self) -> None:
         stamp = now_ms()
         pipe = self.client.pipeline(transaction=False)
@@ -146,7 +159,7 @@ class WorkerRuntime:
             pipe.zremrangebyscore(keys.workers(queue), 0, stamp - keys.WORKER_TTL_MS)
         pipe.execute()
         if self.heartbeat_file is not None:
-            write_heartbeat(self.heartbeat_file, self.identity, stamp)
+            self._beat_file(stamp)
         for attempt in self.runner.running():
             if attempt.lost or attempt.ending:
                 continue
