@@ -8,7 +8,7 @@ TEST_TOOLS := tests/tooling/node_modules/.installed
 ASSETS := static/dist/.built
 ASSET_SOURCES := package.json package-lock.json static/build.mjs $(shell find static/src templates -type f 2>/dev/null)
 
-.PHONY: install install-test run test test-comfyui bench lint clean
+.PHONY: install install-test run test test-comfyui test-image bench lint clean
 
 # What `make run` needs: the package with its run-time dependencies, and the built assets.
 install: $(RUN_DEPS) $(ASSETS)
@@ -58,6 +58,11 @@ test-comfyui: install-test
 	MYSPINBOT_TEST_COMFYUI="$(abspath $(COMFYUI))" \
 	MYSPINBOT_TEST_COMFYUI_PYTHON="$(abspath $(COMFYUI_VENV))/bin/python" \
 	$(PY) -m pytest -m comfyui tests/engines tests/test_standin_conformance.py
+
+# Opt-in: build ops/Dockerfile with podman (or Docker) and run the image: one container,
+# worker replicas on an external Redis, the compose stack (tests/image/run.sh says how).
+test-image: install-test
+	tests/image/run.sh
 
 # The side-by-side benchmark (docs/performance.md): needs the seed-node reference, which a
 # clone does not have: SEED_NODE=/path/to/seed-node, or BENCH_ARGS="--systems ours".

@@ -1,4 +1,4 @@
-"""The `myspinbot` command: serve, worker, submit."""
+"""The `myspinbot` command: serve, worker, submit, health."""
 
 from __future__ import annotations
 
@@ -30,10 +30,24 @@ def _serve(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from .jobs.worker.consumers import run_consumer
     from .logs import configure_logging
+    from .server.health_check import heartbeat_file
 
     settings = Settings.from_env()
     configure_logging(settings)
-    run_consumer(args.queue, settings, args.threads or settings.worker_threads)
+    threads = args.threads or settings.worker_threads
+    run_consumer(args.queue, settings, threads, heartbeat_file(args.heartbeat_file))
+    return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    from .server.health_check import heartbeat_file, run_health
+
+    port = args.port or Settings.from_env().port
+    path = heartbeat_file(args.heartbeat_file)
+    problem = run_health(worker=args.worker, http=args.http, path=path, port=port)
+    if problem:
+        print(f"myspinbot: unhealthy: {problem}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -56,7 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run a worker replica for one queue")
     worker.add_argument("--queue", required=True, choices=QUEUES)
     worker.add_argument("--threads", type=int, help="jobs this process runs at once")
+    worker.add_argument(
+        "--heartbeat-file",
+        help="file touched at each heartbeat, for `health --worker` "
+        "(default: $MYSPINBOT_HEARTBEAT_FILE, unset: none)",
+    )
     worker.set_defaults(run=_worker)
+
+    health = commands.add_parser(
+        "health", help="exit 0 when this container's server or worker is healthy"
+    )
+    role = health.add_mutually_exclusive_group()
+    role.add_argument("--worker", action="store_true", help="check the worker's heartbeat file")
+    role.add_argument("--http", action="store_true", help="check the server's /health")
+    health.add_argument("--heartbeat-file", help="default: $MYSPINBOT_HEARTBEAT_FILE")
+    health.add_argument("--port", type=int, help="the server's port (default: $MYSPINBOT_PORT)")
+    health.set_defaults(run=_health)
 
     submit = commands.add_parser("submit", help="submit a job and follow it to the end")
     submit.add_argument(

@@ -11,6 +11,7 @@ import logging
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -87,9 +88,11 @@ class _Consumer(Consumer):
         self.runtime.runner.hand_back_all()
 
 
-def run_consumer(queue: str, settings: Settings, threads: int) -> None:
+def run_consumer(
+    queue: str, settings: Settings, threads: int, heartbeat_file: Path | None = None
+) -> None:
     """A replica: serve one queue until SIGINT (hand back at the next step) or SIGTERM (now)."""
-    rt = WorkerRuntime(settings, settings.store_url)
+    rt = WorkerRuntime(settings, settings.store_url, heartbeat_file=heartbeat_file)
     consumer = _Consumer(
         rt,
         queue,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import threading
+from pathlib import Path
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
@@ -37,6 +39,21 @@ def redis_client(url: str) -> redis.Redis:
     )
 
 
+def worker_identity() -> str:
+    """`host:pid:random`, made once per process. Host and PID alone collide between
+    containers: replicas share a hostname under `--network host` or in one pod, and each
+    container's first process has the same PID."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def write_heartbeat(path: Path, identity: str, stamp: int) -> None:
+    """The beat for `myspinbot health --worker`, which reads the file's age: written
+    whole, then renamed over the old one."""
+    part = path.with_name(path.name + ".part")
+    part.write_text(f"{identity} {stamp}\n")
+    os.replace(part, path)
+
+
 class WorkerRuntime:
     """What a worker needs to take and run jobs: built at consumer start-up, never at import.
 
@@ -44,8 +61,17 @@ class WorkerRuntime:
     tasks are registered on them: two runtimes in one process share nothing.
     """
 
-    def __init__(self, settings: Settings, redis_url: str, *, maintenance: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        redis_url: str,
+        *,
+        maintenance: bool = True,
+        heartbeat_file: Path | None = None,
+    ) -> None:
         self.settings = settings
+        self.heartbeat_file = heartbeat_file  # rewritten after each beat Redis took
+        self._file_failed = False
         self.runs_maintenance = maintenance
         self.client = redis_client(redis_url)
         self.ledger = Ledger(self.client, settings.lease_seconds)
@@ -60,7 +86,7 @@ class WorkerRuntime:
         self.maintenance = MaintenanceLoop(
             Maintenance(self.client, settings), settings.maintenance_interval
         )
-        self.identity = f"{socket.gethostname()}:{os.getpid()}"
+        self.identity = worker_identity()
         self.engines = (
             EngineProbe(self.client, settings, self.identity) if settings.comfyui_url else None
         )
@@ -84,6 +110,7 @@ class WorkerRuntime:
             if self._started:
                 return
             self._started = True
+        log.info("worker %s started", self.identity)
         self._beats.start()
         if self.engines is not None:
             self.engines.start()
@@ -104,6 +131,8 @@ class WorkerRuntime:
                 self.client.zrem(keys.workers(queue), self.identity)
         except redis.RedisError:
             pass
+        if self.heartbeat_file is not None:
+            self.heartbeat_file.unlink(missing_ok=True)  # a stopped worker is not healthy
         self.ledger.close()
 
     def _beat(self) -> None:
@@ -118,6 +147,18 @@ class WorkerRuntime:
             log.info("heartbeat restored")
         self._beats_down = False
 
+    def _beat_file(self, stamp: int) -> None:
+        """The file beat; a file that cannot be written must not stop the Redis beats."""
+        assert self.heartbeat_file is not None
+        try:
+            write_heartbeat(self.heartbeat_file, self.identity, stamp)
+        except OSError as exc:
+            if not self._file_failed:
+                log.warning("heartbeat file %s cannot be written: %s", self.heartbeat_file, exc)
+            self._file_failed = True
+        else:
+            self._file_failed = False
+
     def beat(self) -> None:
         stamp = now_ms()
         pipe = self.client.pipeline(transaction=False)
@@ -125,6 +166,8 @@ class WorkerRuntime:
             pipe.zadd(keys.workers(queue), {self.identity: stamp})
             pipe.zremrangebyscore(keys.workers(queue), 0, stamp - keys.WORKER_TTL_MS)
         pipe.execute()
+        if self.heartbeat_file is not None:
+            self._beat_file(stamp)
         for attempt in self.runner.running():
             if attempt.lost or attempt.ending:
                 continue
