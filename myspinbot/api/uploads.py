@@ -201,7 +201,11 @@ class TrainingUploadReader:
             raise UnsupportedMediaType(
                 "the voice file is not WAV, MP3, FLAC or OGG audio", field="voice"
             )
-        voice.path.rename(self.staging / f"voice{sniffed[1]}")
+        # Imported on the first upload, like Pillow: the decoder is only needed here.
+        from .voice_sample import normalise
+
+        seconds = normalise(voice.path, self.staging)
+        voice.path.unlink()
         job_input = {
             "name": name,
             "images": described,
@@ -209,6 +213,7 @@ class TrainingUploadReader:
                 "name": display_name(voice.filename, MAX_FILENAME_CHARS),
                 "size": voice.size,
                 "content_type": sniffed[0],
+                "seconds": seconds,
             },
         }
         return TrainingUpload(self.staging, name, job_input)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import PipelineError, Reporter, TransientError
+from .persona import keep_persona
 
 LORA_RANK = 4
 LORA_WIDTH = 64
@@ -81,7 +82,7 @@ class MockTrain(MockPipeline):
             "weights": "lora.safetensors",
         }
         (outputs / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        return ["lora.safetensors", "manifest.json"]
+        return ["lora.safetensors", "manifest.json", *keep_persona(inputs, outputs)]
 
 
 class MockGenerate(MockPipeline):

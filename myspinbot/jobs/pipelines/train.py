@@ -17,6 +17,7 @@ from ...engines.comfyui_http import ComfyUIServer
 from ...engines.workflows import load_workflow
 from .base import Reporter
 from .comfyui_step import engine_errors, run_graph
+from .persona import keep_persona
 from .render import seed_of
 
 UPLOAD_SPAN, TRAIN_SPAN = (0, 5), (5, 95)
@@ -57,7 +58,7 @@ class EngineTrain:
             "weights": WEIGHTS,
         }
         (outputs / MANIFEST).write_text(json.dumps(manifest, indent=2))
-        return [WEIGHTS, MANIFEST]
+        return [WEIGHTS, MANIFEST, *keep_persona(inputs, outputs)]
 
     @staticmethod
     def _upload(
