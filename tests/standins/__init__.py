@@ -184,9 +184,12 @@ def ollama_standin(
     reply: str | None = None,
     version: str | None = None,
     http_faults: tuple[tuple[str, int, int], ...] = (),
+    thinking: tuple[str, ...] = (),
 ):
     """A running Ollama stand-in (context manager yielding an `OllamaStandIn`)."""
     args = ["--models", ",".join(models), "--delay", str(delay)]
+    if thinking:
+        args += ["--thinking", ",".join(thinking)]
     if reply is not None:
         args += ["--reply", reply]
     if version:
