@@ -31,11 +31,15 @@ VISIBLE = re.compile(PROMPT_PATTERN)
 INLINE_TYPES = ("image/", "video/")
 
 
+MAX_SAY_CHARS = 300  # a spoken line fits a few seconds of clip; this is a generous cap
+
+
 class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     lora: str | None = None
+    say: str | None = Field(default=None, max_length=MAX_SAY_CHARS)  # the line to speak
 
 
 def accepted(job: dict[str, Any]) -> HTTPResponse:
@@ -77,6 +81,8 @@ def parse_generate(body: bytes) -> GenerateRequest:
         raise InvalidField(f"{name}: {first['msg']}", field=name) from None
     if not VISIBLE.search(parsed.prompt):
         raise InvalidField("prompt: must not be blank", field="prompt")
+    if parsed.say is not None and not VISIBLE.search(parsed.say):
+        parsed.say = None  # an empty line is no line
     return parsed
 
 
@@ -109,7 +115,7 @@ async def generate(request: Request) -> HTTPResponse:
         await service(request).require_lora(body.lora)
     job, _ = await service(request).submit(
         "generate",
-        {"prompt": body.prompt, "lora": body.lora},
+        {"prompt": body.prompt, "lora": body.lora} | ({"say": body.say} if body.say else {}),
         idempotency_key=idempotency_key(request),
         request_id=request.ctx.request_id,
     )

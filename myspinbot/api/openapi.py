@@ -54,7 +54,10 @@ class Job(BaseModel):
             "configured): prompt (as rendered), writer (the Ollama model that wrote it), "
             "comfyui (prompt_id, client_id, server, prefix, lora_prefix, ahead), preview "
             "(name, frame: the latest frame, at /api/jobs/{job_id}/preview), lora (train: "
-            "the file ComfyUI's LoRA loaders know the weights by)"
+            "the file ComfyUI's LoRA loaders know the weights by), line (generate: the "
+            "spoken line, or null), voice (generate: spoken, none when there is no line, "
+            "no_engine when no voice engine is configured, silent_workflow when the "
+            "generate workflow has no {{voice_audio}})"
         ),
     )
     request_id: str | None = Field(None, description="X-Request-ID of the request that made it")
@@ -103,6 +106,15 @@ class GenerateBody(BaseModel):
         description=(
             "the id of a completed train job, whose LoRA the clip uses; empty or null: the "
             "base model. An id that names no completed train job is refused with 422."
+        ),
+    )
+    say: str | None = Field(
+        None,
+        max_length=300,
+        description=(
+            "the line the persona speaks, in the voice of the train job named by lora "
+            "(needs MYSPINBOT_VOICE_URL); null or blank: Ollama writes the line when it is "
+            "configured, else the clip has no line"
         ),
     )
 

@@ -103,7 +103,10 @@ class MockGenerate(MockPipeline):
 
         lora = job["input"].get("lora")
         render_clip(outputs / "clip.webp", prompt, frames=min(CLIP_FRAMES, max(2, self.steps)))
-        result = {"job": job["id"], "prompt": prompt, "lora": self.describe_lora(lora)}
+        line = job["input"].get("say") or None
+        spoken = {"line": line, "voice": "no_engine" if line else "none"}  # the mock never speaks
+        reporter.report(99, "rendered", result=spoken)
+        result = {"job": job["id"], "prompt": prompt, "lora": self.describe_lora(lora), **spoken}
         (outputs / "result.json").write_text(json.dumps(result, indent=2))
         return ["clip.webp", "result.json"]
 
