@@ -7,7 +7,10 @@ ComfyUI, Ollama and the speech server are stand-ins run as processes on loopback
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,7 @@ import pytest
 from media_probe import probe
 from standins import comfyui_standin, ollama_standin, voice_standin
 from standins.voice import pitch_of, seconds_for
-from support import train_files
+from support import train_files, wait_until, wav_bytes
 
 from myspinbot.audio import read_wav
 
@@ -26,9 +29,18 @@ SHOT = "a woman waves at the camera on a sunny beach, slow dolly in"
 LINE = "Hi everyone, this is me on the beach today"  # 9 words: 3.1 s from the stand-in
 
 
-def train(http: httpx.Client, comfy: Any) -> dict[str, Any]:
-    job = http.post("/api/train", files=train_files(2), data={"name": "alex"}).json()
-    done = finished(http, job["id"])
+def submit(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`myspinbot submit …` as a person runs it (no MYSPINBOT_ settings inherited)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MYSPINBOT_")}
+    command = [sys.executable, "-m", "myspinbot.cli", "submit", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def train(http: httpx.Client, comfy: Any, existing: str | None = None) -> dict[str, Any]:
+    """A completed training job (`existing`, else a new one) whose LoRA ComfyUI can load."""
+    if existing is None:
+        existing = http.post("/api/train", files=train_files(2), data={"name": "alex"}).json()["id"]
+    done = finished(http, existing)
     assert done["state"] == "completed", done
     # ComfyUI's loras paths include output/loras (extra_model_paths.yaml, README).
     lora = done["result"]["lora"]
@@ -140,3 +152,49 @@ def test_a_line_longer_than_the_clip_fails_instead_of_being_cut(comfy: Any, tmp_
             done = finished(http, http.post("/api/generate", json=body).json()["id"])
     assert done["state"] == "failed" and done["error"]["code"] == "voice_unusable", done
     assert "shorten the line" in done["error"]["message"]
+
+
+def test_health_and_metrics_include_the_voice_engine(comfy: Any, tmp_path: Path) -> None:
+    with voice_standin(tmp_path / "v") as voice:
+        more = {"MYSPINBOT_VOICE_URL": voice.url}
+        with engine_server(tmp_path, comfy.url, **more) as server, server.client() as http:
+
+            def voice_entry() -> dict[str, Any] | None:
+                engines = http.get("/health").json().get("engines", [])
+                return next((e for e in engines if e["engine"] == "voice"), None)
+
+            entry = wait_until(voice_entry, 30, "the voice engine in /health")
+            metrics = http.get("/metrics").text
+    assert (entry["url"], entry["up"], entry["status"]) == (voice.url, True, "healthy")
+    assert f'myspinbot_engine_up{{engine="voice",server="{voice.url}"}} 1.0' in metrics
+
+
+def test_myspinbot_submit_trains_a_persona_and_gets_a_speaking_clip(
+    comfy: Any, tmp_path: Path
+) -> None:
+    images = []
+    for index, (_, (name, data, _)) in enumerate(train_files(2)[:2]):
+        images.append(tmp_path / f"{index}-{name}")
+        images[-1].write_bytes(data)
+    sample = tmp_path / "me.wav"
+    sample.write_bytes(wav_bytes(seconds=6, level=3000))
+    with voice_standin(tmp_path / "v") as voice:
+        more = {"MYSPINBOT_VOICE_URL": voice.url}
+        with engine_server(tmp_path, comfy.url, **more) as server:
+            trained = submit(
+                "--url", server.url, "train", "--images", *map(str, images),
+                "--voice", str(sample), "--name", "alex", timeout=120,
+            )  # fmt: skip
+            assert trained.returncode == 0, trained.stderr
+            train_id = trained.stdout.split("/api/jobs/")[1].split("/")[0]
+            with server.client() as http:
+                train(http, comfy, existing=train_id)
+            made = submit(
+                "--url", server.url, "generate", "me", "--lora", train_id, "--say", "Hi, it's me",
+                timeout=120,
+            )  # fmt: skip
+        spoken_with = voice.state()["requests"][-1]["spoken_with"]
+    assert made.returncode == 0, made.stderr
+    urls = made.stdout.split()
+    assert any(u.endswith(".mp4") for u in urls) and any(u.endswith("/line.wav") for u in urls)
+    assert spoken_with == f"myspinbot-{train_id}"
