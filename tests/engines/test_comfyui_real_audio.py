@@ -1,0 +1,73 @@
+"""Sound on the clip through a real ComfyUI on the CPU (opt-in: make test-comfyui).
+
+The weightless graph of the shipped generate workflow's tail: LoadAudio of an uploaded WAV
+and 81 empty frames into CreateVideo at 16 fps, then SaveVideo. The mp4 is read back with
+PyAV: one H.264 stream of 81 frames, one AAC stream as long as the line (cut to the clip).
+At CreateVideo's default 30 fps the same check fails: ComfyUI cuts the speech to 81/30 s.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from media_probe import Clip, probe
+from support import wav_bytes
+
+from myspinbot.engines.comfyui import ComfyUI
+
+pytestmark = pytest.mark.comfyui
+
+FRAMES, FPS = 81, 16.0
+
+
+def talking_clip(engine: ComfyUI, tmp_path: Path, line_seconds: float, fps: float) -> Clip:
+    job = f"voice_{uuid.uuid4().hex[:8]}"
+    line = tmp_path / "line.wav"
+    line.write_bytes(wav_bytes(seconds=line_seconds, rate=24000, level=4000))
+    (audio,) = engine.upload_inputs([line], f"myspinbot/{job}")
+    graph = {
+        "1": {"class_type": "LoadAudio", "inputs": {"audio": audio}},
+        "2": {
+            "class_type": "TrimAudioDuration",
+            "inputs": {"audio": ["1", 0], "start_index": 0.0, "duration": FRAMES / FPS},
+        },
+        "3": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": 64, "height": 48, "batch_size": FRAMES, "color": 0x3366AA},
+        },
+        "4": {"class_type": "CreateVideo", "inputs": {"images": ["3", 0], "fps": fps,
+                                                      "audio": ["2", 0]}},
+        "5": {"class_type": "SaveVideo", "inputs": {"video": ["4", 0], "format": "mp4",
+                                                    "codec": "h264",
+                                                    "filename_prefix": f"myspinbot/{job}"}},
+    }  # fmt: skip
+    engine.preflight(graph)
+    entry = engine.run(graph, engine.new_submission())
+    (saved,) = engine.download_outputs(entry, tmp_path, stem="clip")
+    return probe(tmp_path / saved.name)
+
+
+def speech_fits(clip: Clip, line_seconds: float) -> bool:
+    """The issue's check: 81 H.264 frames and an AAC track of min(line, 81/16 s)."""
+    return (
+        clip.video_codecs == ["h264"]
+        and clip.frames == FRAMES
+        and clip.audio_codecs == ["aac"]
+        and abs(clip.audio_seconds - min(line_seconds, FRAMES / FPS)) <= 1 / FPS
+    )
+
+
+@pytest.mark.parametrize("line_seconds", [3.5, 7.0])
+def test_the_line_goes_onto_the_clip_at_the_videos_fps(
+    engine: ComfyUI, tmp_path: Path, line_seconds: float
+) -> None:
+    clip = talking_clip(engine, tmp_path, line_seconds, FPS)
+    assert speech_fits(clip, line_seconds), clip
+
+
+def test_at_createvideos_default_30_fps_the_check_fails(engine: ComfyUI, tmp_path: Path) -> None:
+    clip = talking_clip(engine, tmp_path, 4.5, 30.0)
+    assert not speech_fits(clip, 4.5), clip
+    assert clip.audio_seconds == pytest.approx(FRAMES / 30, abs=1 / FPS)
