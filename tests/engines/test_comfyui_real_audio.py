@@ -11,11 +11,15 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from media_probe import Clip, probe
 from support import wav_bytes
 
 from myspinbot.engines.comfyui import ComfyUI
+from myspinbot.engines.workflows import SHIPPED_WORKFLOWS, load_workflow
+
+from .comfyui_rig import ComfyUIProcess
 
 pytestmark = pytest.mark.comfyui
 
@@ -71,3 +75,35 @@ def test_at_createvideos_default_30_fps_the_check_fails(engine: ComfyUI, tmp_pat
     clip = talking_clip(engine, tmp_path, 4.5, 30.0)
     assert not speech_fits(clip, 4.5), clip
     assert clip.audio_seconds == pytest.approx(FRAMES / 30, abs=1 / FPS)
+
+
+def test_comfyui_accepts_the_talking_workflow_but_for_the_model_files_it_lacks(
+    engine: ComfyUI, comfyui_process: ComfyUIProcess, tmp_path: Path
+) -> None:
+    """Every node and input of generate_talking.json is ComfyUI 0.3.64's (lip sync, opt-in)."""
+    line = tmp_path / "line.wav"
+    line.write_bytes(wav_bytes(seconds=3.0, rate=24000, level=4000))
+    (audio,) = engine.upload_inputs([line], f"myspinbot/{uuid.uuid4().hex[:8]}")
+    values = {
+        "prompt": "me", "negative_prompt": "blur", "seed": 1, "lora": None, "prefix": "t",
+        "fps": FPS, "frames": FRAMES, "seconds": FRAMES / FPS, "voice_audio": audio,
+    }  # fmt: skip
+    graph = load_workflow(SHIPPED_WORKFLOWS, "generate_talking").fill(values)
+    answer = httpx.post(f"{comfyui_process.url}/prompt", json={"prompt": graph}, timeout=30)
+    assert answer.status_code == 400, answer.text
+    problems = {
+        (node, error["type"], error["extra_info"].get("input_name"))
+        for node, found in answer.json()["node_errors"].items()
+        for error in found["errors"]
+    }
+    models = {
+        ("1", "value_not_in_list", "unet_name"),
+        ("2", "value_not_in_list", "clip_name"),
+        ("3", "value_not_in_list", "vae_name"),
+        ("10", "value_not_in_list", "unet_name"),
+        ("12", "value_not_in_list", "audio_encoder_name"),
+    }
+    # ComfyUI stops following a branch at its first failing node, so not every missing
+    # model is listed; nothing but missing model files is.
+    assert ("10", "value_not_in_list", "unet_name") in problems
+    assert problems <= models, problems

@@ -22,7 +22,7 @@ NODE_CLASSES = {
 
 
 def test_every_shipped_node_class_exists_in_comfyui_0_3_64() -> None:
-    for kind in ("generate", "train"):
+    for kind in ("generate", "generate_talking", "train"):
         workflow = load_workflow(SHIPPED_WORKFLOWS, kind)
         assert workflow.class_types() <= NODE_CLASSES, workflow.class_types() - NODE_CLASSES
 
@@ -30,7 +30,10 @@ def test_every_shipped_node_class_exists_in_comfyui_0_3_64() -> None:
 def test_the_shipped_workflows_use_the_placeholders_their_jobs_supply() -> None:
     generate = load_workflow(SHIPPED_WORKFLOWS, "generate").uses()
     train = load_workflow(SHIPPED_WORKFLOWS, "train").uses()
-    assert set(generate) == {"prompt", "negative_prompt", "seed", "lora", "prefix"}
+    clip = {"fps", "frames", "seconds", "voice_audio"}
+    assert set(generate) == {"prompt", "negative_prompt", "seed", "lora", "prefix", *clip}
+    talking = load_workflow(SHIPPED_WORKFLOWS, "generate_talking").uses()
+    assert set(talking) == set(generate)
     # No {{prefix}}: 0.3's LossGraphNode writes temp/<prefix>_<date>.png without making the
     # prefix's folder, so the loss graph keeps a flat name.
     assert set(train) == {"images", "name", "lora_prefix"}

@@ -30,7 +30,7 @@ from langgraph.graph import END, START, StateGraph
 from ...engines.comfyui import ComfyUI
 from ...engines.comfyui_http import ComfyUIServer
 from ...engines.ollama import Ollama, OllamaServer
-from ...engines.workflows import load_workflow, load_writer_prompt
+from ...engines.workflows import Workflow, load_workflow, load_writer_prompt
 from ...engines.writer import line_words, write_shot
 from .base import PipelineError, Reporter
 from .comfyui_step import engine_errors, run_graph
@@ -155,8 +155,9 @@ class EngineGenerate:
         reporter.report(SPEAK_SPAN[1], message, result={"line": line, "voice": voice})
         return {"speech": voice == "spoken", "voice": voice}
 
-    def _workflow(self):
-        return load_workflow(self.workflows, self.workflow)
+    def _workflow(self, speech: bool = True) -> Workflow:
+        # The talking workflow animates a spoken line; without one the plain clip renders.
+        return load_workflow(self.workflows, self.workflow if speech else "generate")
 
     def _render(self, state: GenerateState, config: RunnableConfig) -> dict[str, Any]:
         reporter = _reporter(config)
@@ -174,7 +175,7 @@ class EngineGenerate:
             "seconds": self.clip.seconds,
             "voice_audio": None,
         }
-        workflow = self._workflow()
+        workflow = self._workflow(bool(state.get("speech")))
         with ComfyUI(self.comfyui) as engine:
             if state.get("speech"):
                 speech = Path(state["outputs"]) / SPEECH_FILE
