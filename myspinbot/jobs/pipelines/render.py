@@ -37,7 +37,7 @@ from .comfyui_step import engine_errors, run_graph
 from .speech import SPEECH_FILE, Clip, Speaker
 
 NEGATIVE_PROMPT = "blurry, static, distorted, low quality, watermark, text"
-WRITE_SPAN, SPEAK_SPAN, RENDER_SPAN = (0, 10), (10, 15), (15, 95)
+WRITE_SPAN, SPEAK_SPAN, RENDER_SPAN = (0, 8), (8, 10), (10, 95)
 WRITE_REPORT_EVERY = 0.5  # seconds between progress writes while Ollama streams
 
 
