@@ -97,3 +97,17 @@ def test_a_good_sample_is_kept_as_mono_pcm_and_the_persona_has_voice_and_photo(
         assert (thumbnail.format, thumbnail.size) == ("JPEG", (256, 192))
     stored = Path(server.data_dir) / "uploads" / job["id"]
     assert sorted(p.name for p in stored.iterdir() if p.is_file()) == ["voice.wav"]
+
+
+def test_without_pyav_wav_is_still_read_and_other_formats_are_refused_by_name(
+    tmp_path: Path,
+) -> None:
+    from myspinbot.api.voice_sample import _decode_wav
+    from myspinbot.errors import UnsupportedMediaType
+
+    good, other = tmp_path / "v.wav", tmp_path / "v.flac"
+    good.write_bytes(wav_bytes(seconds=5.5))
+    other.write_bytes(flac(6))
+    assert _decode_wav(good).seconds == pytest.approx(5.5)
+    with pytest.raises(UnsupportedMediaType, match="send the sample as WAV"):
+        _decode_wav(other)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import unicodedata
 import warnings
@@ -157,7 +158,8 @@ class TrainingUploadReader:
                 raise
             finally:
                 form.close()
-            return self.validate(form.finish().files, form.form.fields)
+            # Decoding the voice sample and checking images take CPU time: off the event loop.
+            return await asyncio.to_thread(self.validate, form.finish().files, form.form.fields)
         except BaseException:
             shutil.rmtree(self.staging, ignore_errors=True)
             raise
