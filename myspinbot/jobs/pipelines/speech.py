@@ -8,7 +8,7 @@ keeps none gets the sample with each request. Train never needs the voice engine
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ...engines.voice import VoiceEngine, VoiceServer, checked_speech
@@ -32,7 +32,7 @@ class Clip:
 @dataclass(frozen=True)
 class Speaker:
     voice: VoiceServer | None
-    artifacts_dir: Path = field(default=Path("."))
+    artifacts_dir: Path  # where the training jobs keep their voice.wav
 
     def plan(self, line: str | None, workflow_uses_audio: bool) -> str:
         """What the job's `voice` will say: spoken, none, no_engine or silent_workflow."""
