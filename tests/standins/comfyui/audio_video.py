@@ -30,13 +30,16 @@ BIG = 0xFFFFFFFFFFFFFFFF
 
 
 def audio_nodes() -> list[NodeDef]:
+    start = "Start time in seconds, can be negative to count from the end (supports sub-seconds)."
     return [
         NodeDef(
-            "TrimAudioDuration", "TrimAudioDuration", "audio", "comfy_extras.nodes_audio",
+            "TrimAudioDuration", "Trim Audio Duration", "audio", "comfy_extras.nodes_audio",
             {
                 "audio": ("AUDIO",),
-                "start_index": ("FLOAT", {"default": 0.0, "min": -BIG, "max": BIG, "step": 0.01}),
-                "duration": ("FLOAT", {"default": 60.0, "min": 0.0, "step": 0.01}),
+                "start_index": ("FLOAT", {"default": 0.0, "min": -BIG, "max": BIG, "step": 0.01,
+                                          "tooltip": start}),
+                "duration": ("FLOAT", {"default": 60.0, "min": 0.0, "step": 0.01,
+                                       "tooltip": "Duration in seconds"}),
             },
             ("AUDIO",),
             description="Trim audio tensor into chosen time range.",
