@@ -106,3 +106,25 @@ def test_a_reply_is_checked_before_it_goes_onto_a_clip(tmp_path: Path) -> None:
         checked_speech(spoken, 33 / 16)
     with pytest.raises(EngineAnswerInvalid, match="not usable audio"):
         checked_speech(b"<html>oops</html>", 5.0)
+
+
+def test_a_float_wav_as_ffmpeg_writes_it_for_torchaudio_is_read() -> None:
+    """torchaudio >= 2.9 saves through torchcodec, i.e. FFmpeg's WAV muxer: tag 3, fact, LIST."""
+    import io
+    import struct
+
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="wav") as out:
+        stream = out.add_stream("pcm_f32le", rate=SAMPLE_RATE, layout="mono")
+        frame = av.AudioFrame(format="flt", layout="mono", samples=2400, align=1)
+        frame.planes[0].update(struct.pack("<2400f", *([0.1] * 2400)))
+        frame.sample_rate, frame.pts = SAMPLE_RATE, 0
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    data = buffer.getvalue()
+    assert b"fact" in data and b"LIST" in data
+    fmt, pcm = read_wav(data)
+    assert (fmt.tag, fmt.bits, fmt.rate) == (FLOAT, 32, SAMPLE_RATE)
+    assert pcm.seconds == pytest.approx(0.1) and pcm.rms == pytest.approx(0.1, abs=1e-6)
