@@ -88,7 +88,8 @@ class Health(BaseModel):
         None,
         description=(
             "with engines configured: each engine server the workers use "
-            "(engine, url, up, version, queue, error, workers)"
+            "(engine: comfyui, ollama or voice; url, up, version, queue, status (voice), error, "
+            "workers)"
         ),
     )
 
