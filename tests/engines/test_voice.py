@@ -128,3 +128,14 @@ def test_a_float_wav_as_ffmpeg_writes_it_for_torchaudio_is_read() -> None:
     fmt, pcm = read_wav(data)
     assert (fmt.tag, fmt.bits, fmt.rate) == (FLOAT, 32, SAMPLE_RATE)
     assert pcm.seconds == pytest.approx(0.1) and pcm.rms == pytest.approx(0.1, abs=1e-6)
+
+
+def test_a_voice_engine_slower_than_the_timeout_is_transient(tmp_path: Path) -> None:
+    with voice_standin(tmp_path) as server:
+        server.fault("stall")
+        with (
+            VoiceEngine(VoiceServer(server.url, timeout=1)) as engine,
+            pytest.raises(EngineUnreachable, match="unreachable"),
+        ):
+            engine.speak(LINE)
+        server.fault("release")
