@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate = kinds.add_parser("generate", help="generate a clip from a prompt")
     generate.add_argument("prompt")
     generate.add_argument("--lora", help="id of a completed training job")
+    generate.add_argument("--say", help="the line the persona speaks (needs a voice engine)")
     train = kinds.add_parser("train", help="train a personal model")
     train.add_argument("--images", nargs="+", required=True, metavar="FILE")
     train.add_argument("--voice", required=True, metavar="FILE")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,14 @@ def _text(name: str, raw: str) -> str:
 
 def _optional_text(name: str, raw: str) -> str | None:
     return raw or None
+
+
+def _keep_alive(name: str, raw: str) -> str:
+    """Ollama's keep_alive: seconds (a number, -1 = forever) or a Go duration ("5m")."""
+    text = raw.strip()
+    if re.fullmatch(r"-?\d+(\.\d+)?|-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+", text):
+        return text
+    raise SettingsError(name, f"expected seconds or a duration such as 5m, got {raw!r}")
 
 
 def _path(name: str, raw: str) -> Path:
@@ -244,6 +253,36 @@ class Settings:
     )
     ollama_timeout: float = _setting(
         "MYSPINBOT_OLLAMA_TIMEOUT", 300.0, _number(float, 1, 3600), "seconds Ollama may be silent"
+    )
+    ollama_keep_alive: str = _setting(
+        "MYSPINBOT_OLLAMA_KEEP_ALIVE",
+        "0",
+        _keep_alive,
+        "how long Ollama keeps the model loaded after a call (0: unload at once)",
+    )
+    ollama_think: bool = _setting(
+        "MYSPINBOT_OLLAMA_THINK", False, _parse_bool, "let a thinking model think first"
+    )
+    voice_url: str | None = _setting(
+        "MYSPINBOT_VOICE_URL", None, _parse_http_url, "speech server that speaks the line"
+    )
+    voice_token: str | None = _setting(
+        "MYSPINBOT_VOICE_TOKEN", None, _optional_text, "bearer token for the speech server"
+    )
+    voice_timeout: float = _setting(
+        "MYSPINBOT_VOICE_TIMEOUT", 120.0, _number(float, 1, 3600), "seconds per speech request"
+    )
+    clip_fps: float = _setting(
+        "MYSPINBOT_CLIP_FPS", 16.0, _number(float, 1, 120), "frames per second of a clip"
+    )
+    clip_frames: int = _setting(
+        "MYSPINBOT_CLIP_FRAMES", 81, _number(int, 1, 4096), "frames in a clip"
+    )
+    lip_sync: bool = _setting(
+        "MYSPINBOT_LIP_SYNC",
+        False,
+        _parse_bool,
+        "render with generate_talking.json (lips follow the spoken line)",
     )
     bench_routes: bool = _setting(
         "MYSPINBOT_BENCH_ROUTES", False, _parse_bool, "expose /bench/noop for make bench"

@@ -194,6 +194,8 @@ def upload(stack: ExitStack, path: Path) -> tuple[str, Any, str]:
 def post_job(http: httpx.Client, args: argparse.Namespace, headers: dict[str, str]) -> Job:
     if args.kind == "generate":
         body = {"prompt": args.prompt, **({"lora": args.lora} if args.lora else {})}
+        if args.say:
+            body["say"] = args.say
         return call(http, "POST", "/api/generate", json=body, headers=headers)
     with ExitStack() as stack:  # opened per attempt: a retry sends the files from the start
         files = [("images", upload(stack, Path(name))) for name in args.images]

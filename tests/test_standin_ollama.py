@@ -23,6 +23,7 @@ REPLY = "A fox crosses the snow."
 def ollama(tmp_path_factory):
     options = {"models": ["llama3.2", "qwen3:8b"], "reply": REPLY}
     options["http_faults"] = (("/api/version", 500, 1),)
+    options["thinking"] = ("qwen3:8b",)
     with ollama_standin(tmp_path_factory.mktemp("ollama"), **options) as server:
         yield server
 
@@ -231,3 +232,42 @@ def test_a_stalled_stream_sends_nothing_more_until_released(ollama):
     ollama.fault("release")
     reader.join(10)
     assert received[-1]["done"] is True and len(received) == len(REPLY.split()) + 1
+
+
+def test_a_thinking_model_streams_thoughts_first_unless_think_is_false(ollama):
+    body = {**chat_body(), "model": "qwen3:8b"}
+    thinking = lines(httpx.post(ollama.url + "/api/chat", json=body))
+    quiet = lines(httpx.post(ollama.url + "/api/chat", json={**body, "think": False}))
+    assert thinking[0]["message"]["thinking"] and thinking[0]["message"]["content"] == ""
+    assert "".join(p["message"]["content"] for p in thinking) == REPLY
+    assert not any(p["message"].get("thinking") for p in quiet)
+    assert "".join(p["message"]["content"] for p in quiet) == REPLY
+
+
+def test_think_true_to_a_model_without_thinking_is_refused(ollama):
+    response = httpx.post(ollama.url + "/api/chat", json=chat_body(think=True))
+    assert response.status_code == 400
+    assert response.json() == {"error": '"llama3.2" does not support thinking'}
+
+
+def test_keep_alive_is_a_number_of_seconds_or_a_go_duration(ollama):
+    for good in (0, 300, "0", "5m", "1h30m"):
+        assert httpx.post(ollama.url + "/api/chat", json=chat_body(keep_alive=good)).is_success
+    response = httpx.post(ollama.url + "/api/chat", json=chat_body(keep_alive="300"))
+    assert response.status_code == 400
+    assert response.json() == {"error": 'time: missing unit in duration "300"'}
+
+
+def test_each_call_is_recorded_with_its_keep_alive_think_and_format(ollama):
+    httpx.post(ollama.url + "/api/chat", json=chat_body(keep_alive=0, think=False, format="json"))
+    httpx.post(ollama.url + "/api/chat", json=chat_body())
+    first, second = ollama.state()["calls"][-2:]
+    assert first | {"path": "", "model": ""} == {
+        "path": "",
+        "model": "",
+        "keep_alive": 0,
+        "think": False,
+        "format": "json",
+    }
+    assert (second["keep_alive"], second["think"], second["format"]) == ("absent",) * 3
+    assert "llama3.2:latest" in ollama.state()["loaded"]  # no keep_alive: stays 5 minutes

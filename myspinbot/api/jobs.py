@@ -36,6 +36,7 @@ class GenerateRequest(BaseModel):
 
     prompt: str = Field(min_length=1)
     lora: str | None = None
+    say: str | None = None  # the line to speak
 
 
 def accepted(job: dict[str, Any]) -> HTTPResponse:
@@ -78,6 +79,10 @@ def parse_generate(body: bytes) -> GenerateRequest:
     check_length("prompt", parsed.prompt)
     if not VISIBLE.search(parsed.prompt):
         raise InvalidField("prompt: must not be blank", field="prompt")
+    if parsed.say is not None:
+        check_length("say", parsed.say)
+    if parsed.say is not None and not VISIBLE.search(parsed.say):
+        parsed.say = None  # an empty line is no line
     return parsed
 
 
@@ -110,7 +115,7 @@ async def generate(request: Request) -> HTTPResponse:
         await service(request).require_lora(body.lora)
     job, _ = await service(request).submit(
         "generate",
-        {"prompt": body.prompt, "lora": body.lora},
+        {"prompt": body.prompt, "lora": body.lora} | ({"say": body.say} if body.say else {}),
         idempotency_key=idempotency_key(request),
         request_id=request.ctx.request_id,
     )

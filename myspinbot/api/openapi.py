@@ -19,7 +19,7 @@ from .. import __version__
 from ..config import MAX_PROMPT_CHARS, Settings
 from ..jobs.artifacts import CONTENT_TYPES
 from .jobs import JOB_ID_PATTERN, LORA_PATTERN, PROMPT_PATTERN
-from .text_limits import MAX_NAME_CHARS
+from .text_limits import MAX_NAME_CHARS, MAX_SAY_CHARS
 from .uploads import AUDIO_TYPES, IMAGE_TYPES
 
 
@@ -71,7 +71,10 @@ class Job(BaseModel):
             "(name, frame: the latest frame, at /api/jobs/{job_id}/preview), lora (train: "
             "the file ComfyUI's LoRA loaders know the weights by); train jobs, mock ones "
             "too: trigger (the token its captions start with, e.g. msb_alex_3f9k2q), "
-            "samples (photos trained, one sample each), steps (training steps)"
+            "samples (photos trained, one sample each), steps (training steps); generate "
+            "jobs: line (the spoken line, or null), voice (spoken, none when there is no "
+            "line, no_engine when no voice engine is configured, silent_workflow when the "
+            "generate workflow has no {{voice_audio}})"
         ),
     )
     request_id: str | None = Field(None, description="X-Request-ID of the request that made it")
@@ -102,7 +105,8 @@ class Health(BaseModel):
         None,
         description=(
             "with engines configured: each engine server the workers use "
-            "(engine, url, up, version, queue, error, workers)"
+            "(engine: comfyui, ollama or voice; url, up, version, queue, status (voice), error, "
+            "workers)"
         ),
     )
 
@@ -120,6 +124,15 @@ class GenerateBody(BaseModel):
         description=(
             "the id of a completed train job, whose LoRA the clip uses; empty or null: the "
             "base model. An id that names no completed train job is refused with 422."
+        ),
+    )
+    say: str | None = Field(
+        None,
+        max_length=MAX_SAY_CHARS,
+        description=(
+            "the line the persona speaks, in the voice of the train job named by lora "
+            "(needs MYSPINBOT_VOICE_URL); null or blank: Ollama writes the line when it is "
+            "configured, else the clip has no line"
         ),
     )
 

@@ -9,11 +9,13 @@ from ..config import MAX_PROMPT_CHARS
 from ..errors import InvalidField
 
 MAX_NAME_CHARS = 100  # a training job's name
+MAX_SAY_CHARS = 300  # a spoken line fits a few seconds of clip; this is a generous cap
 
 # Characters allowed per request text field (JSON or form), by field name.
 TEXT_LIMITS: dict[str, int] = {
     "prompt": MAX_PROMPT_CHARS,
     "name": MAX_NAME_CHARS,
+    "say": MAX_SAY_CHARS,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import unicodedata
 import warnings
@@ -163,7 +164,8 @@ class TrainingUploadReader:
                     form.write(chunk)
             finally:
                 form.close()
-            return self.validate(form.finish().files, form.form.fields)
+            # Decoding the voice sample and checking images take CPU time: off the event loop.
+            return await asyncio.to_thread(self.validate, form.finish().files, form.form.fields)
         except BaseException:
             shutil.rmtree(self.staging, ignore_errors=True)
             raise
@@ -207,7 +209,11 @@ class TrainingUploadReader:
             raise UnsupportedMediaType(
                 "the voice file is not WAV, MP3, FLAC or OGG audio", field="voice"
             )
-        voice.path.rename(self.staging / f"voice{sniffed[1]}")
+        # Imported on the first upload, like Pillow: the decoder is only needed here.
+        from .voice_sample import normalise
+
+        seconds = normalise(voice.path, self.staging)
+        voice.path.unlink()
         job_input = {
             "name": name or None,
             "images": described,
@@ -215,6 +221,7 @@ class TrainingUploadReader:
                 "name": display_name(voice.filename, MAX_FILENAME_CHARS),
                 "size": voice.size,
                 "content_type": sniffed[0],
+                "seconds": seconds,
             },
         }
         return TrainingUpload(self.staging, name or None, job_input)

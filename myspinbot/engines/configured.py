@@ -7,6 +7,7 @@ from pathlib import Path
 from ..config import Settings
 from .comfyui_http import ComfyUIServer
 from .ollama import OllamaServer
+from .voice import VoiceServer
 from .workflows import SHIPPED_WORKFLOWS
 
 
@@ -29,7 +30,20 @@ def ollama_server(settings: Settings) -> OllamaServer | None:
     if not settings.ollama_url:
         return None
     return OllamaServer(
-        url=settings.ollama_url, model=settings.ollama_model, timeout=settings.ollama_timeout
+        url=settings.ollama_url,
+        model=settings.ollama_model,
+        timeout=settings.ollama_timeout,
+        keep_alive=settings.ollama_keep_alive,
+        think=settings.ollama_think,
+    )
+
+
+def voice_server(settings: Settings) -> VoiceServer | None:
+    """The speech server of MYSPINBOT_VOICE_URL; None: clips stay silent."""
+    if not settings.voice_url:
+        return None
+    return VoiceServer(
+        url=settings.voice_url, token=settings.voice_token, timeout=settings.voice_timeout
     )
 
 

@@ -1,5 +1,10 @@
 """Ollama writes the shot: POST /api/chat streamed as NDJSON, one callback per chunk.
 
+Every call sends `keep_alive` (default 0: the model leaves the GPU as soon as it has
+answered, for ComfyUI to use) and `think` (default false: a thinking model would otherwise
+stream hidden thoughts first, which looks like a stall). `format` (a JSON Schema) asks for
+structured output; the caller parses and checks the text it gets (engines/writer.py).
+
 A line `{"error": ...}` can arrive mid-stream with HTTP 200 still standing; it fails the
 call like an HTTP error does. 404 means the model is not pulled (permanent, with the
 command that fixes it); no connection, a timeout or a 5xx is transient.
@@ -31,6 +36,8 @@ class OllamaServer:
     model: str
     timeout: float = 300.0  # seconds of silence allowed while the model loads or writes
     max_chars: int = 4000  # a written prompt longer than this is cut
+    keep_alive: str = "0"  # seconds (a number) or a Go duration such as "5m"
+    think: bool = False
 
     @property
     def shown(self) -> str:
@@ -74,16 +81,29 @@ class Ollama:
         except (ValueError, KeyError, TypeError):
             raise EngineAnswerInvalid(f"{self.server.shown} is not an Ollama server") from None
 
-    def write(self, system: str, prompt: str, on_chunk: Callable[[str], None] | None = None) -> str:
-        """The model's answer to `prompt` under the `system` prompt, stripped; chunks streamed."""
-        body = {
+    def write(
+        self,
+        system: str,
+        prompt: str,
+        on_chunk: Callable[[str], None] | None = None,
+        schema: dict[str, Any] | None = None,
+    ) -> str:
+        """The model's answer to `prompt` under the `system` prompt, stripped; chunks streamed.
+
+        With `schema`, Ollama constrains the answer to JSON of that schema (its `format`).
+        """
+        body: dict[str, Any] = {
             "model": self.server.model,
             "messages": [
                 {"role": "system", "content": system},
                 {"role": "user", "content": prompt},
             ],
             "stream": True,
+            "keep_alive": keep_alive_value(self.server.keep_alive),
+            "think": self.server.think,
         }
+        if schema is not None:
+            body["format"] = schema
         parts: list[str] = []
         try:
             with self.http.stream("POST", "/api/chat", json=body) as response:
@@ -100,7 +120,7 @@ class Ollama:
         text = "".join(parts).strip()
         if not text:
             raise PermanentEngineError(f"Ollama's model {self.server.model} wrote nothing")
-        return text[: self.server.max_chars]
+        return text if schema is not None else text[: self.server.max_chars]
 
     def take(self, line: str, parts: list[str], on_chunk: Callable[[str], None] | None) -> bool:
         """Add one NDJSON line to `parts`; True when it is the last one."""
@@ -139,3 +159,16 @@ class Ollama:
         return PermanentEngineError(
             f"Ollama refused the request (HTTP {response.status_code}: {said})"
         )
+
+
+def keep_alive_value(setting: str) -> int | float | str:
+    """Ollama's `keep_alive` as JSON: a number is seconds, a string a Go duration ("5m").
+
+    Ollama parses a string with Go's time.ParseDuration, which refuses "300" (no unit), so
+    plain numbers go out as numbers.
+    """
+    try:
+        number = float(setting)
+    except ValueError:
+        return setting
+    return int(number) if number.is_integer() else number

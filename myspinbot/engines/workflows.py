@@ -9,11 +9,13 @@ job supplies:
   (`"seed": "{{seed}}"` becomes the number 42);
 - a placeholder inside a longer string is replaced by the value's text
   (`"filename_prefix": "clips/{{prefix}}"`);
-- `{{lora}}` and `{{voice}}` are optional: when the job has none (the value is None),
-  every node with an input that uses it is *bypassed*, as ComfyUI's own bypass does —
-  each link to the node's output k is rewired to the node's k-th linked input (a
-  LoraLoaderModelOnly hands its `model` straight on); a link to an output with no such
-  input is dropped from its consumer (an optional `audio` input simply goes unset);
+- `{{lora}}`, `{{voice}}` and `{{voice_audio}}` are optional: when the job has none (the
+  value is None), every node with an input that uses it is *bypassed*, as ComfyUI's own
+  bypass does — each link to the node's output k is rewired to the node's k-th linked
+  input (a LoraLoaderModelOnly hands its `model` straight on); a link to an output with no
+  such input is dropped from its consumer (an optional `audio` input simply goes unset),
+  and a node left with none of its links (a TrimAudioDuration after a bypassed LoadAudio)
+  is bypassed too;
 - any other `{{name}}` is an error that names it, found when the file is loaded.
 
 Substitution is one pass: text a user typed into a prompt is never scanned again.
@@ -46,8 +48,12 @@ PLACEHOLDERS = {
     "trigger": "the training job's trigger token (msb_<name>_<tag>; its captions start with it)",
     "prefix": "an output prefix unique to this attempt",
     "lora_prefix": "where the training workflow saves its LoRA (under ComfyUI's output/)",
+    "voice_audio": "the spoken line's WAV, relative to ComfyUI's input folder (optional)",
+    "fps": "the clip's frames per second (MYSPINBOT_CLIP_FPS): CreateVideo's fps",
+    "frames": "the clip's length in frames (MYSPINBOT_CLIP_FRAMES)",
+    "seconds": "the clip's length in seconds (frames / fps): where the speech is cut",
 }
-OPTIONAL_PLACEHOLDERS = frozenset({"lora", "voice"})
+OPTIONAL_PLACEHOLDERS = frozenset({"lora", "voice", "voice_audio"})
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
@@ -148,6 +154,9 @@ def _bypass(graph: dict[str, Any], bypassed: set[str]) -> dict[str, Any]:
             return None
         return through(linked[link[1]], seen | {source})
 
+    bypassed = set(bypassed)
+    while orphans := _orphans(graph, bypassed, through):
+        bypassed |= orphans
     kept = {node_id: node for node_id, node in graph.items() if node_id not in bypassed}
     for node in kept.values():
         inputs = node["inputs"]
@@ -159,6 +168,16 @@ def _bypass(graph: dict[str, Any], bypassed: set[str]) -> dict[str, Any]:
                 else:
                     inputs[input_name] = list(rewired)
     return kept
+
+
+def _orphans(graph: dict[str, Any], bypassed: set[str], through: Any) -> set[str]:
+    """Kept nodes whose every link leads to a bypassed node with nothing to hand on."""
+    found = set()
+    for node_id, node in graph.items():
+        links = [v for v in node["inputs"].values() if is_link(v)]
+        if node_id not in bypassed and links and all(through(link) is None for link in links):
+            found.add(node_id)
+    return found
 
 
 def _string_inputs(graph: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:

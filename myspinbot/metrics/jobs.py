@@ -48,7 +48,7 @@ class RedisJobCollector:
                 finished.add_metric([kind, outcome], snap["finished"].get(f"{kind}:{outcome}", 0))
         engines = GaugeMetricFamily(
             "myspinbot_engine_up",
-            "Whether a worker reaches the engine server (ComfyUI, Ollama)",
+            "Whether a worker reaches the engine server (ComfyUI, Ollama, voice)",
             labels=["engine", "server"],
         )
         for entry in snap["health"].get("engines", []):

@@ -207,7 +207,7 @@ def throttle_uploads(page: Any, bytes_per_second: int) -> None:
     )
 
 
-def write_wav(path: Path, seconds: float = 0.5, rate: int = 16000) -> Path:
+def write_wav(path: Path, seconds: float = 5.5, rate: int = 8000) -> Path:
     frames = b"".join(
         struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * n / rate)))
         for n in range(int(seconds * rate))

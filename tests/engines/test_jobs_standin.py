@@ -8,6 +8,7 @@ run unchanged against them (the stand-in knows the Wan and training nodes).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ SHIPPED_MODELS = {
     "vae": ["wan_2.1_vae.safetensors"],
 }
 WRITTEN = "a slow dolly shot of a red fox crossing fresh snow at dawn, soft light"
+# Ollama answers the writer's schema (engines/writer.py): the shot and the spoken line.
+REPLY = json.dumps({"shot": WRITTEN, "line": ""})
 
 
 def finished(http: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
@@ -50,6 +53,7 @@ def engine_server(root: Path, comfy_url: str, **more: str) -> Iterator[Server]:
         "MYSPINBOT_COMFYUI_URL": comfy_url,
         "MYSPINBOT_COMFYUI_IDLE_SECONDS": "1",
         "MYSPINBOT_RETRY_BASE_SECONDS": "0.2",
+        "MYSPINBOT_CLIP_FRAMES": "33",  # 2 s clips: the stand-in encodes every frame
         **more,
     }
     with running_server(root / "data", **env) as server:
@@ -127,7 +131,7 @@ def test_the_queue_position_is_shown_while_another_clients_prompt_runs(tmp_path:
 
 
 def test_ollama_writes_the_shot_that_comfyui_renders(comfy: Any, tmp_path: Path) -> None:
-    with ollama_standin(tmp_path / "ollama", models=["llama3.2"], reply=WRITTEN) as ollama:
+    with ollama_standin(tmp_path / "ollama", models=["llama3.2"], reply=REPLY) as ollama:
         more = {"MYSPINBOT_OLLAMA_URL": ollama.url, "MYSPINBOT_OLLAMA_MODEL": "llama3.2"}
         with engine_server(tmp_path, comfy.url, **more) as server, server.client() as http:
             events = Events(server.ws_url)
@@ -150,7 +154,7 @@ def test_an_ollama_answering_503_is_retried_and_the_job_completes(
 ) -> None:
     faults = [("/api/chat", 503, 1)]
     with ollama_standin(
-        tmp_path / "ollama", models=["llama3.2"], reply=WRITTEN, http_faults=faults
+        tmp_path / "ollama", models=["llama3.2"], reply=REPLY, http_faults=faults
     ) as ollama:
         more = {"MYSPINBOT_OLLAMA_URL": ollama.url}
         with engine_server(tmp_path, comfy.url, **more) as server, server.client() as http:

@@ -23,18 +23,21 @@ NODE_CLASSES = {
 
 
 # The classes the current line's files use, each read in ComfyUI's source of that line:
-# nodes.py, nodes_hunyuan.py, nodes_video.py, nodes_dataset.py (LoadImageTextDataSetFromFolder,
-# MakeTrainingDataset), nodes_train.py V3 (TrainLoraNode, SaveLoRA, LossGraphNode).
+# nodes.py, nodes_hunyuan.py, nodes_video.py, nodes_audio.py (LoadAudio,
+# TrimAudioDuration), nodes_dataset.py (LoadImageTextDataSetFromFolder, MakeTrainingDataset),
+# nodes_train.py V3 (TrainLoraNode, SaveLoRA, LossGraphNode).
 CURRENT_LINE_CLASSES = {
     "UNETLoader", "CLIPLoader", "VAELoader", "LoraLoaderModelOnly", "CLIPTextEncode",
     "EmptyHunyuanLatentVideo", "KSampler", "VAEDecode", "CreateVideo", "SaveVideo",
+    "LoadAudio", "TrimAudioDuration",
     "LoadImageTextDataSetFromFolder", "MakeTrainingDataset", "TrainLoraNode", "SaveLoRA",
     "LossGraphNode",
 }  # fmt: skip
 
 
 def test_the_0_3_files_name_only_classes_of_comfyui_0_3_64() -> None:
-    for kind, stem in (("generate", "generate"), ("train", "train_comfyui_0_3")):
+    shipped = (("generate", "generate"), ("generate", "generate_talking"))
+    for kind, stem in (*shipped, ("train", "train_comfyui_0_3")):
         workflow = load_workflow(SHIPPED_WORKFLOWS, kind, stem)
         assert workflow.class_types() <= NODE_CLASSES, workflow.class_types() - NODE_CLASSES
 
@@ -68,7 +71,10 @@ def test_the_server_chooses_the_training_file_and_a_folder_of_ones_own_wins(
 
 def test_the_shipped_workflows_use_the_placeholders_their_jobs_supply() -> None:
     generate = load_workflow(SHIPPED_WORKFLOWS, "generate").uses()
-    assert set(generate) == {"prompt", "negative_prompt", "seed", "lora", "prefix"}
+    clip = {"fps", "frames", "seconds", "voice_audio"}
+    assert set(generate) == {"prompt", "negative_prompt", "seed", "lora", "prefix", *clip}
+    talking = load_workflow(SHIPPED_WORKFLOWS, "generate", "generate_talking").uses()
+    assert set(talking) == set(generate)
     for stem in ("train", "train_comfyui_0_3"):
         train = load_workflow(SHIPPED_WORKFLOWS, "train", stem).uses()
         # Captions come with the photos (photo-NN.txt), so no {{name}} or {{trigger}}. No

@@ -64,9 +64,30 @@ def test_ui_format_and_broken_files_are_refused_with_a_hint(tmp_path: Path) -> N
         load_workflow(tmp_path, "train")
 
 
+CLIP = {"fps": 16.0, "frames": 81, "seconds": 81 / 16}
+
+
+def test_no_line_cuts_the_audio_nodes_out_and_the_clip_stays_silent() -> None:
+    values = {"prompt": "p", "negative_prompt": "", "seed": 1, "prefix": "x", **CLIP}
+    graph = load_workflow(SHIPPED_WORKFLOWS, "generate").fill({**values, "voice_audio": None})
+    assert "12" not in graph and "13" not in graph  # LoadAudio, and the trim it fed
+    assert graph["10"]["inputs"] == {"images": ["9", 0], "fps": 16.0}
+    assert graph["7"]["inputs"]["length"] == 81
+
+
+def test_a_spoken_line_goes_through_the_trim_into_create_video_at_the_clips_fps() -> None:
+    values = {"prompt": "p", "negative_prompt": "", "seed": 1, "prefix": "x", **CLIP}
+    graph = load_workflow(SHIPPED_WORKFLOWS, "generate").fill(
+        {**values, "voice_audio": "myspinbot/g1/line.wav"}
+    )
+    assert graph["12"]["inputs"] == {"audio": "myspinbot/g1/line.wav"}
+    assert graph["13"]["inputs"] == {"audio": ["12", 0], "start_index": 0.0, "duration": 5.0625}
+    assert graph["10"]["inputs"] == {"images": ["9", 0], "fps": 16.0, "audio": ["13", 0]}
+
+
 def test_no_lora_bypasses_the_loader_and_hands_its_model_on() -> None:
     graph = load_workflow(SHIPPED_WORKFLOWS, "generate").fill(
-        {"prompt": "p", "negative_prompt": "", "seed": 1, "lora": None, "prefix": "x"}
+        {"prompt": "p", "negative_prompt": "", "seed": 1, "lora": None, "prefix": "x", **CLIP}
     )
     assert "4" not in graph
     assert graph["8"]["inputs"]["model"] == ["1", 0]
@@ -80,6 +101,7 @@ def test_a_lora_fills_the_loader_and_keeps_it_in_the_chain() -> None:
             "seed": 1,
             "lora": "myspinbot/j_00001_.safetensors",
             "prefix": "x",
+            **CLIP,
         }
     )
     assert graph["4"]["inputs"]["lora_name"] == "myspinbot/j_00001_.safetensors"

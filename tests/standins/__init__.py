@@ -193,9 +193,12 @@ def ollama_standin(
     reply: str | None = None,
     version: str | None = None,
     http_faults: tuple[tuple[str, int, int], ...] = (),
+    thinking: tuple[str, ...] = (),
 ):
     """A running Ollama stand-in (context manager yielding an `OllamaStandIn`)."""
     args = ["--models", ",".join(models), "--delay", str(delay)]
+    if thinking:
+        args += ["--thinking", ",".join(thinking)]
     if reply is not None:
         args += ["--reply", reply]
     if version:
@@ -205,4 +208,29 @@ def ollama_standin(
     return _running(OllamaStandIn(args, tmp_path / "ollama-process"))
 
 
-__all__ = ["ComfyUIStandIn", "OllamaStandIn", "StandInProcess", "comfyui_standin", "ollama_standin"]
+class VoiceStandIn(StandInProcess):
+    def __init__(self, args: list[str], workdir: Path) -> None:
+        super().__init__("standins.voice", args, workdir)
+
+
+def voice_standin(
+    tmp_path: Path, *, pcm16: bool = False, voices: Path | None = None, token: str | None = None
+):
+    """A running speech stand-in (`python -m tests.standins.voice`, see its package doc)."""
+    args = ["--pcm16"] if pcm16 else []
+    if voices is not None:
+        args += ["--voices", str(voices)]
+    if token:
+        args += ["--token", token]
+    return _running(VoiceStandIn(args, tmp_path / "voice-process"))
+
+
+__all__ = [
+    "ComfyUIStandIn",
+    "OllamaStandIn",
+    "StandInProcess",
+    "VoiceStandIn",
+    "comfyui_standin",
+    "ollama_standin",
+    "voice_standin",
+]

@@ -21,8 +21,14 @@ def build_pipelines(settings: Settings) -> dict[str, Pipeline]:
             ),
         }
     # Imported here: LangGraph and the engine clients are only loaded when they are used.
-    from ...engines.configured import comfyui_server, ollama_server, workflows_folder
+    from ...engines.configured import (
+        comfyui_server,
+        ollama_server,
+        voice_server,
+        workflows_folder,
+    )
     from .render import EngineGenerate
+    from .speech import Clip, Speaker
     from .train import EngineTrain
 
     comfyui = comfyui_server(settings)
@@ -31,6 +37,12 @@ def build_pipelines(settings: Settings) -> dict[str, Pipeline]:
     return {
         "train": EngineTrain(comfyui, workflows),
         "generate": EngineGenerate(
-            comfyui, ollama_server(settings), workflows, settings.artifacts_dir
+            comfyui,
+            ollama_server(settings),
+            workflows,
+            settings.artifacts_dir,
+            Speaker(voice_server(settings), settings.artifacts_dir),
+            Clip(settings.clip_fps, settings.clip_frames),
+            "generate_talking" if settings.lip_sync else "generate",
         ),
     }

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import PipelineError, Reporter, TransientError
+from .persona import keep_persona
 from .trigger import trigger_token
 
 LORA_RANK = 4
@@ -89,7 +90,7 @@ class MockTrain(MockPipeline):
             "weights": "lora.safetensors",
         }
         (outputs / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        return ["lora.safetensors", "manifest.json"]
+        return ["lora.safetensors", "manifest.json", *keep_persona(inputs, outputs)]
 
 
 class MockGenerate(MockPipeline):
@@ -110,7 +111,10 @@ class MockGenerate(MockPipeline):
 
         lora = job["input"].get("lora")
         render_clip(outputs / "clip.webp", prompt, frames=min(CLIP_FRAMES, max(2, self.steps)))
-        result = {"job": job["id"], "prompt": prompt, "lora": self.describe_lora(lora)}
+        line = job["input"].get("say") or None
+        spoken = {"line": line, "voice": "no_engine" if line else "none"}  # the mock never speaks
+        reporter.report(99, "rendered", result=spoken)
+        result = {"job": job["id"], "prompt": prompt, "lora": self.describe_lora(lora), **spoken}
         (outputs / "result.json").write_text(json.dumps(result, indent=2))
         return ["clip.webp", "result.json"]
 

@@ -21,6 +21,7 @@ from ...engines.comfyui_http import ComfyUIServer
 from ...engines.workflow_choice import choose_workflow
 from .base import Reporter
 from .comfyui_step import engine_errors, run_graph, wait_until_reachable
+from .persona import keep_persona
 from .photos import captioned_photos
 from .render import seed_of
 from .trigger import trigger_token
@@ -76,7 +77,7 @@ class EngineTrain:
             "weights": WEIGHTS,
         }
         (outputs / MANIFEST).write_text(json.dumps(manifest, indent=2))
-        return [WEIGHTS, MANIFEST]
+        return [WEIGHTS, MANIFEST, *keep_persona(inputs, outputs)]
 
     @staticmethod
     def _upload(

@@ -1,7 +1,8 @@
 """Each worker's view of its engines, kept in Redis for /health, the dashboard and /metrics.
 
 A worker with engines configured checks them every PROBE_INTERVAL seconds (ComfyUI:
-reachable, its version, its queue length; Ollama: reachable, its version) and writes
+reachable, its version, its queue length; Ollama: reachable, its version; the voice
+engine: reachable, its status word) and writes
 what it found under its own name in one hash. Readers keep only fresh entries and merge
 them per engine server (jobs/engine_reports.py), so with one ComfyUI per GPU and a
 replica per ComfyUI, every GPU box shows up, and a lost one goes away.
@@ -29,9 +30,10 @@ PROBE_INTERVAL = 10.0
 def probe(settings: Settings) -> dict[str, Any]:
     """The configured engines, as one worker sees them now (never raises)."""
     from ...engines.comfyui import ComfyUI
-    from ...engines.configured import comfyui_server, ollama_server
+    from ...engines.configured import comfyui_server, ollama_server, voice_server
     from ...engines.errors import EngineError
     from ...engines.ollama import Ollama
+    from ...engines.voice import VoiceEngine
 
     found: dict[str, Any] = {}
     comfyui = comfyui_server(settings)
@@ -54,6 +56,15 @@ def probe(settings: Settings) -> dict[str, Any]:
         except EngineError as exc:
             entry.update(up=False, version=None, error=str(exc))
         found["ollama"] = entry
+    voice = voice_server(settings)
+    if voice is not None:
+        entry = {"url": voice.shown}
+        try:
+            with VoiceEngine(voice) as client:
+                entry.update(up=True, status=client.health(), error=None)
+        except EngineError as exc:
+            entry.update(up=False, status=None, error=str(exc))
+        found["voice"] = entry
     return found
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import hub as hub_module
+from .audio_video import AUDIO_OPERATIONS
 from .graph import ExecutionList, is_link, signatures
 from .nodes import NodeDef
 from .operations import OPERATIONS, raise_fault, step_through
@@ -257,7 +258,7 @@ class Executor:
                 await step_through(ctx, self.settings.steps or 10, report=True)
             elif node.timed is None:
                 raise_fault(ctx, 0)
-            operation = {**OPERATIONS, **TRAINING_OPERATIONS}[class_type]
+            operation = {**OPERATIONS, **TRAINING_OPERATIONS, **AUDIO_OPERATIONS}[class_type]
             result = await map_over_lists(ctx, node, operation, inputs)
             ui = None
             if result.ui:

@@ -323,7 +323,10 @@ def _with_text(node: NodeDef, tooltips: dict[tuple[str, str], str]) -> NodeDef:
 def node_table(generation: str) -> dict[str, NodeDef]:
     training = _training_2026() if generation == "2026" else _training_2025()
     tooltips = TOOLTIPS | TOOLTIPS_2026 if generation == "2026" else TOOLTIPS
-    return {node.name: _with_text(node, tooltips) for node in _common_nodes() + training}
+    from .audio_video import audio_nodes  # its own module: sound on the clip
+
+    nodes = _common_nodes() + training + audio_nodes()
+    return {node.name: _with_text(node, tooltips) for node in nodes}
 
 
 def resolve_spec(spec: tuple, base: BaseDir) -> list:

@@ -16,6 +16,14 @@ errors, `format`), `faults.py`, `app.py`, `__main__.py` (the command line). Opti
                       built from the schema (TEXT fills its strings)
 --version V           what /api/version reports (default 0.0.0, what an untagged build says)
 --http-fault PATH=STATUS[:COUNT]   the next COUNT requests to PATH answer STATUS
+--thinking m1,m2      models with the thinking capability: they stream `thinking` pieces
+                      before the answer unless the call says `think: false`; a true `think`
+                      to another model is 400 `"m" does not support thinking`
+
+Every chat/generate call is recorded (`GET /_standin/state` -> `calls`: path, model and the
+`keep_alive`, `think` and `format` it sent, "absent" when it sent none), so a test asserts
+that the client gives the GPU back and turns thinking off. A string `keep_alive` must be a Go
+duration ("5m", "0"): "300" is 400 `time: missing unit in duration "300"`, as Ollama says.
 
 Routes: `GET`/`HEAD /` ("Ollama is running"), `/api/version`, `/api/tags`, `GET /api/ps`,
 `POST /api/chat` and `/api/generate`: `stream` defaults to true (NDJSON pieces, then a final

@@ -17,7 +17,8 @@ from .server import DEFAULT_REPLY, Ollama
 
 async def serve(args: argparse.Namespace) -> None:
     models = [m for m in args.models.split(",") if m.strip()]
-    ollama = Ollama(models, args.delay, args.reply, args.version)
+    thinking = tuple(m for m in args.thinking.split(",") if m.strip())
+    ollama = Ollama(models, args.delay, args.reply, args.version, thinking)
     for spec in args.http_fault:
         path, _, rest = spec.partition("=")
         status, _, count = rest.partition(":")
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--reply", default=DEFAULT_REPLY)
     parser.add_argument("--version", default="0.0.0")
+    parser.add_argument("--thinking", default="")
     parser.add_argument("--http-fault", action="append", default=[])
     asyncio.run(serve(parser.parse_args(sys.argv[1:] if argv is None else argv)))
     return 0

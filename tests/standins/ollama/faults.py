@@ -41,5 +41,6 @@ async def state(request: web.Request) -> web.Response:
             "stream": ollama.stream_faults,
             "stalled": ollama.stalled,
             "loaded": sorted(ollama.loaded),
+            "calls": ollama.calls,
         }
     )

@@ -9,6 +9,7 @@ import asyncio
 import datetime
 import hashlib
 import json
+import re
 import time
 
 from aiohttp import web
@@ -57,8 +58,17 @@ def model_entry(name: str) -> dict:
 
 
 class Ollama:
-    def __init__(self, models: list[str], delay: float, reply: str, version: str) -> None:
+    def __init__(
+        self,
+        models: list[str],
+        delay: float,
+        reply: str,
+        version: str,
+        thinking: tuple[str, ...] = (),
+    ) -> None:
         self.models = {canonical(m): model_entry(canonical(m)) for m in models}
+        self.thinking = {canonical(m) for m in thinking}  # models with the thinking capability
+        self.calls: list[dict] = []  # what each chat/generate asked: keep_alive, think, format
         self.modified = go_time(datetime.datetime.now().astimezone())
         self.delay, self.reply, self.version = delay, reply, version
         self.loaded: dict[str, datetime.datetime] = {}
@@ -178,6 +188,11 @@ async def _complete(request: web.Request, chat: bool) -> web.StreamResponse:
     except RequestError as error:
         return error_response(error.status, str(error))
     keep_alive = body.get("keep_alive")
+    ollama.calls.append(_call(request.path, name, body))
+    try:
+        thinks = _thinks(ollama, name, body)
+    except RequestError as error:
+        return error_response(error.status, str(error))
     empty = not body.get("messages") if chat else not body.get("prompt")
     if empty:
         reason = "unload" if keep_alive in (0, "0", "0s") else "load"
@@ -190,11 +205,19 @@ async def _complete(request: web.Request, chat: bool) -> web.StreamResponse:
     _touch(ollama, name, keep_alive)
     prompt_text = json.dumps(body.get("messages")) if chat else body.get("prompt", "")
     pieces = chunks(reply_text(ollama.reply, kind, schema))
+    thoughts = chunks(THOUGHTS) if thinks else []
     fault = ollama.take(ollama.stream_faults)
     stream = body.get("stream", True) is not False
     if not stream:
         return await _single(ollama, body, chat, pieces, fault, started, prompt_text)
-    response = None
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    for thought in thoughts:  # thoughts stream first, in message.thinking, content empty
+        if not response.prepared:
+            await response.prepare(request)
+        await asyncio.sleep(ollama.delay)
+        await response.write(_line(_piece(body, chat, "", thinking=thought)))
+    if not response.prepared:
+        response = None
     trigger = min(int(fault.get("after", 1)), len(pieces)) if fault else -1
     for index in range(len(pieces) + 1):
         if index == trigger and await _fault_action(ollama, fault, response):
@@ -235,6 +258,41 @@ async def _single(ollama, body, chat, pieces, fault, started, prompt_text) -> we
     return json_response(final | _metrics(started, prompt_text, len(pieces), chat))
 
 
+THOUGHTS = "Okay, the user wants a shot. Let me think about the framing and the light first."
+GO_DURATION = re.compile(r"-?(\d+(\.\d*)?(ns|us|µs|ms|s|m|h))+|-?0")
+
+
+def _call(path: str, model: str, body: dict) -> dict:
+    """What a test asserts about a call: each field as sent, "absent" when it was not."""
+    return {
+        "path": path,
+        "model": model,
+        "keep_alive": body.get("keep_alive", "absent"),
+        "think": body.get("think", "absent"),
+        "format": body.get("format", "absent"),
+    }
+
+
+def _thinks(ollama: Ollama, name: str, body: dict) -> bool:
+    """Whether the answer starts with thoughts (server/routes.go, api/types.go).
+
+    `keep_alive` is api.Duration: a number is seconds, a string goes through Go's
+    time.ParseDuration ("300" has no unit: 400). `think` is true/false or a level; a model
+    without the thinking capability refuses a true `think` with 400; a thinking model
+    thinks unless told `think: false`.
+    """
+    keep_alive = body.get("keep_alive")
+    if isinstance(keep_alive, str) and not GO_DURATION.fullmatch(keep_alive):
+        raise RequestError(400, f'time: missing unit in duration "{keep_alive}"')
+    think = body.get("think")
+    if think is not None and not isinstance(think, bool) and think not in ("low", "medium", "high"):
+        raise RequestError(400, f"invalid think value: {json.dumps(think)}")
+    wants = think is not False and think is not None
+    if wants and name not in ollama.thinking:
+        raise RequestError(400, f'"{body.get("model")}" does not support thinking')
+    return name in ollama.thinking and think is not False
+
+
 def _touch(ollama: Ollama, name: str, keep_alive) -> None:
     if keep_alive in (0, "0", "0s"):
         ollama.loaded.pop(name, None)
@@ -242,15 +300,19 @@ def _touch(ollama: Ollama, name: str, keep_alive) -> None:
     ollama.loaded[name] = datetime.datetime.now().astimezone() + datetime.timedelta(minutes=5)
 
 
-def _piece(body: dict, chat: bool, text: str, done: bool = False) -> dict:
+def _piece(body: dict, chat: bool, text: str, done: bool = False, thinking: str = "") -> dict:
     out = {
         "model": body.get("model", ""),
         "created_at": go_time(datetime.datetime.now(datetime.UTC)),
     }
     if chat:
         out["message"] = {"role": "assistant", "content": text}
+        if thinking:
+            out["message"]["thinking"] = thinking
     else:
         out["response"] = text
+        if thinking:
+            out["thinking"] = thinking
     out["done"] = done
     return out
 
