@@ -64,6 +64,94 @@ def missing_persona_parts(job: dict[str, Any]) -> list[str]:
     return missing
 
 
+@pytest.fixture(scope="module")
+def persona_server(
+    start_server: Callable[..., ServerProcess], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[ServerProcess, list[dict[str, Any]]]:
+    """A server with three completed trainings, oldest first: two named Sam, one Alex."""
+    server = start_server()
+    folder = tmp_path_factory.mktemp("personas")
+    return server, [train(server, folder, name) for name in ("Sam", "Sam", "Alex")]
+
+
+# Records every layout shift, with the sections its moved elements sit in.
+LAYOUT_SHIFTS = """
+window.__shifts = [];
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const sections = (entry.sources || []).map((source) => {
+      const section = source.node && source.node.closest ? source.node.closest("section") : null;
+      return section ? section.id || section.getAttribute("aria-labelledby") : "";
+    });
+    window.__shifts.push({ value: entry.value, sections });
+  }
+}).observe({ type: "layout-shift", buffered: true });
+"""
+FORMS_AND_PERSONAS = {"train-heading", "personas", "generate-heading"}
+
+
+def test_persona_cards_arrive_without_moving_or_widening_the_page(
+    persona_server: tuple[ServerProcess, list[dict[str, Any]]], open_dashboard: Callable
+) -> None:
+    server, (sam, _, alex) = persona_server
+    phone = {"width": 412, "height": 823}
+    page = open_dashboard(server, init_script=LAYOUT_SHIFTS, viewport=phone).page
+    cards = page.locator('[data-role="persona"]')
+    expect(cards).to_have_count(3)
+    expect(cards.first.locator('[data-role="name"]')).to_have_text("Alex")  # newest first
+    expect(page.locator('[data-role="speaks"]')).not_to_be_empty()  # /health has answered
+    # The strip scrolls sideways inside itself; the page stays a phone's width.
+    assert page.evaluate("document.documentElement.scrollWidth") == phone["width"]
+    shifts = page.evaluate("window.__shifts")
+    moved = [s for s in shifts if FORMS_AND_PERSONAS.intersection(s["sections"])]
+    assert moved == [], shifts
+
+    card = page.locator(f'[data-persona-id="{alex["id"]}"]')
+    card.get_by_role("button", name="Use Alex for a clip").click()
+    expect(card.get_by_role("button", name="Use Alex for a clip")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    expect(page.get_by_role("button", pressed=True)).to_have_count(1)
+    expect(page.get_by_role("combobox", name="Persona")).to_have_value(alex["id"])
+    expect(page.get_by_label("Prompt")).to_be_focused()
+    page.get_by_role("combobox", name="Persona").select_option(sam["id"])
+    expect(page.get_by_role("button", pressed=True)).to_have_count(1)
+    expect(
+        page.locator(f'[data-persona-id="{sam["id"]}"]').get_by_role("button")
+    ).to_have_attribute("aria-pressed", "true")
+
+
+def test_the_generate_form_picks_a_persona_by_name_and_sends_its_id_and_line(
+    persona_server: tuple[ServerProcess, list[dict[str, Any]]], open_dashboard: Callable
+) -> None:
+    server, (first, second, alex) = persona_server
+    page = open_dashboard(server).page
+    persona = page.get_by_role("combobox", name="Persona")
+    options = persona.locator("option")
+    expect(options).to_have_count(4)
+    labels = options.all_inner_texts()
+    assert labels[0] == "None — base model" and labels[1] == "Alex", labels
+    assert all(label.startswith("Sam · ") for label in labels[2:]), labels
+    assert len(set(labels)) == 4, labels
+    for job in (first, second, alex):
+        assert not any(job["id"][:4] in label or job["id"][-4:] in label for label in labels)
+
+    persona.select_option(label=labels[3])  # the older Sam
+    page.get_by_label("Line to say").fill("  Hello from the rooftop!  ")
+    page.get_by_label("Prompt").fill("Sam on a rooftop at sunset")
+    with page.expect_request(lambda r: r.url.endswith("/api/generate")) as sent:
+        page.get_by_role("button", name="Generate", exact=True).click()
+    assert sent.value.post_data_json == {
+        "prompt": "Sam on a rooftop at sunset",
+        "lora": first["id"],
+        "say": "Hello from the rooftop!",
+    }
+    clip_id = sent.value.response().json()["id"]
+    card = job_card(page, clip_id)
+    expect(card.locator('[data-role="detail"]')).to_have_text("Persona: Sam")
+    expect(page.get_by_label("Line to say")).to_have_value("")
+
+
 def test_a_trained_persona_shows_its_photo_name_trigger_and_voice(
     live_server: ServerProcess, open_dashboard: Callable, tmp_path: Path
 ) -> None:
@@ -96,21 +184,14 @@ def test_a_trained_persona_shows_its_photo_name_trigger_and_voice(
     assert abs(duration - VOICE_SECONDS) < 0.1, duration
     assert job["id"] not in card.inner_text()
 
-    card.get_by_role("button", name="Use Kai, by the window for a clip").click()
-    expect(card.get_by_role("button", pressed=True)).to_have_count(1)
-    expect(page.get_by_role("combobox", name="Persona")).to_have_value(job["id"])
-    expect(page.get_by_label("Prompt")).to_be_focused()
 
-
-def test_the_generate_form_picks_a_persona_by_name_and_sends_its_id_and_line(
+def test_with_a_voice_engine_the_form_says_who_speaks_what(
     start_server: Callable[..., ServerProcess], open_dashboard: Callable, tmp_path: Path
 ) -> None:
-    # A voice engine that is configured (whether or not it is up) makes the form say who
+    # A voice engine that is configured, whether or not it is up, makes the form say who
     # speaks; nothing listens on this port.
     server = start_server(MYSPINBOT_VOICE_URL=f"http://127.0.0.1:{free_port()}")
-    first = train(server, tmp_path, "Sam")
-    second = train(server, tmp_path, "Sam")
-    page = open_dashboard(server).page
+    sam = train(server, tmp_path, "Sam")
     health = httpx.get(f"{server.url}/health", timeout=10).json()
     if not any(e.get("engine") == "voice" for e in health.get("engines") or []):
         skip_because(
@@ -118,34 +199,15 @@ def test_the_generate_form_picks_a_persona_by_name_and_sends_its_id_and_line(
             "this server's /health lists no voice engine for MYSPINBOT_VOICE_URL",
             "the back end of #21 (the voice engine in /health)",
         )
-
-    persona = page.get_by_role("combobox", name="Persona")
-    options = persona.locator("option")
-    expect(options).to_have_count(3)
-    labels = options.all_inner_texts()
-    assert labels[0] == "None — base model"
-    assert all(label.startswith("Sam · ") for label in labels[1:]), labels
-    assert len(set(labels)) == 3, labels
-    for job in (first, second):
-        assert not any(job["id"][:4] in label for label in labels), labels
-    older_label = persona.locator(f'option[value="{first["id"]}"]').inner_text()
-
-    persona.select_option(label=older_label)
+    page = open_dashboard(server).page
     speaks = page.locator('[data-role="speaks"]')
+    expect(speaks).to_have_text("speaks: nothing until you type a line")
+    page.get_by_role("combobox", name="Persona").select_option(sam["id"])
     expect(speaks).to_have_text("Sam speaks: nothing until you type a line")
     page.get_by_label("Line to say").fill("Hello from the rooftop!")
     expect(speaks).to_have_text("Sam speaks: “Hello from the rooftop!”")
-    page.get_by_label("Prompt").fill("Sam on a rooftop at sunset")
-    with page.expect_request(lambda r: r.url.endswith("/api/generate")) as sent:
-        page.get_by_role("button", name="Generate", exact=True).click()
-    assert sent.value.post_data_json == {
-        "prompt": "Sam on a rooftop at sunset",
-        "lora": first["id"],
-        "say": "Hello from the rooftop!",
-    }
-    clip_id = sent.value.response().json()["id"]
-    card = job_card(page, clip_id)
-    expect(card.locator('[data-role="detail"]')).to_have_text("Persona: Sam")
+    engine = page.locator('[data-role="engine"]', has_text="Voice engine")
+    expect(engine).to_contain_text("Unreachable")
 
 
 def test_without_a_voice_engine_the_form_says_so(
