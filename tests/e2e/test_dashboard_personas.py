@@ -99,6 +99,7 @@ def test_persona_cards_arrive_without_moving_or_widening_the_page(
     cards = page.locator('[data-role="persona"]')
     expect(cards).to_have_count(3)
     expect(cards.first.locator('[data-role="name"]')).to_have_text("Alex")  # newest first
+    expect(page.locator('[data-role="persona-count"]')).to_have_text("3 personas")
     expect(page.locator('[data-role="speaks"]')).not_to_be_empty()  # /health has answered
     # The strip scrolls sideways inside itself; the page stays a phone's width.
     assert page.evaluate("document.documentElement.scrollWidth") == phone["width"]
@@ -218,6 +219,30 @@ def test_without_a_voice_engine_the_form_says_so(
     expect(page.locator('[data-role="speaks"]')).to_have_text("no voice engine: the clip is silent")
     page.get_by_label("Line to say").fill("A line nobody will hear")
     expect(page.locator('[data-role="speaks"]')).to_have_text("no voice engine: the clip is silent")
+
+
+def test_a_clip_made_without_a_voice_engine_says_so_on_its_card(
+    live_server: ServerProcess, open_dashboard: Callable
+) -> None:
+    status, job = live_server.request(
+        "POST", "/api/generate", {"prompt": "a quiet street", "say": "Nobody hears this"}
+    )
+    assert status == 202, job
+    job = wait_finished(live_server, job["id"])
+    if "voice" not in (job.get("result") or {}):
+        skip_because(
+            "persona cards",
+            "this server's generate jobs carry no result.voice",
+            "the back end of #21 (result.line, result.voice)",
+        )
+    assert job["result"]["voice"] == "no_engine", job["result"]
+    page = open_dashboard(live_server).page
+    card = job_card(page, job["id"])
+    expect(card.locator('[data-role="voice"]')).to_have_text("no voice engine: the clip is silent")
+    if job["result"].get("line"):
+        expect(card.locator('[data-role="line"]')).to_have_text(
+            f"speaks: “{job['result']['line']}”"
+        )
 
 
 # --- a clip that speaks ----------------------------------------------------------------------

@@ -191,6 +191,7 @@ document.addEventListener("alpine:init", () => {
       },
 
       get personaCountText() {
+        if (this.personasLoading) return "";
         const n = this.loras.length;
         return n === 1 ? "1 persona" : `${n} personas`;
       },
