@@ -179,6 +179,7 @@ def test_a_trained_persona_shows_its_photo_name_trigger_and_voice(
         """a => new Promise((resolve, reject) => {
             a.addEventListener("loadedmetadata", () => resolve(a.duration), { once: true });
             a.addEventListener("error", () => reject(new Error(`voice: ${a.error.code}`)));
+            setTimeout(() => reject(new Error("the voice sample did not load in 15 s")), 15000);
             a.load();
         })"""
     )
@@ -324,6 +325,7 @@ def test_a_finished_clip_plays_with_its_sound_in_its_card(
                     else requestAnimationFrame(check);
                 };
                 v.addEventListener("error", () => reject(new Error(`clip: ${v.error.code}`)));
+                setTimeout(() => reject(new Error("no audio decoded in 15 s")), 15000);
                 if (v.paused) v.play().catch(reject);
                 check();
             })"""
