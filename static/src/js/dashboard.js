@@ -203,8 +203,9 @@ document.addEventListener("alpine:init", () => {
         if (picked) this.announcement = `${picked.name} picked for the next clip.`;
         this.$nextTick(() => {
           const prompt = document.getElementById("prompt");
-          if (prompt) prompt.focus({ preventScroll: true });
-          if (prompt) prompt.scrollIntoView({ block: "nearest", behavior: "smooth" });
+          if (!prompt) return;
+          prompt.focus({ preventScroll: true });
+          prompt.scrollIntoView({ block: "nearest", behavior: "smooth" });
         });
       },
 
