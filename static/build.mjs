@@ -17,6 +17,7 @@ const scripts = [
   "live.js",
   "dashboard.js",
   "cards.js",
+  "personas.js",
   "generate-form.js",
   "train-form.js",
   "progressive.js",

@@ -24,7 +24,7 @@ def test_dashboard_loads_without_console_errors_or_csp_violations(
     expect(page.get_by_text("Connected", exact=True)).to_be_visible()
     expect(page.locator('[data-queue="generate"] [data-role="workers"]')).to_contain_text("worker")
     expect(page.get_by_role("heading", name="Generate a clip")).to_be_visible()
-    expect(page.get_by_role("heading", name="Train a LoRA")).to_be_visible()
+    expect(page.get_by_role("heading", name="Train a persona")).to_be_visible()
     expect(page.get_by_label("Prompt")).to_be_editable()
 
     assert probe.console_errors == []

@@ -34,11 +34,11 @@ def test_screenshot_of_a_dashboard_with_finished_jobs(
     train_id = answer.value.json()["id"]
     expect(job_card(page, train_id)).to_have_attribute("data-state", "completed")
 
-    page.locator("#lora").select_option(train_id)
+    page.get_by_role("combobox", name="Persona").select_option(label="Alex, studio light")
     clip_id = submit_prompt(page, "Me playing guitar on a rooftop at sunset, slow dolly shot")
     card = job_card(page, clip_id)
     expect(card).to_have_attribute("data-state", "completed")
-    expect(card.locator('[data-role="detail"]')).to_have_text("LoRA: Alex, studio light")
+    expect(card.locator('[data-role="detail"]')).to_have_text("Persona: Alex, studio light")
     expect(card.locator("img")).to_have_js_property("complete", True)
     expect(page.locator('[data-job-id][data-state="completed"]')).to_have_count(3)
 

@@ -21,7 +21,7 @@ from .e2e_support import (
 pytestmark = pytest.mark.browser
 
 
-def test_training_upload_completes_and_offers_its_lora(
+def test_training_upload_completes_and_offers_its_persona(
     live_server: ServerProcess, open_dashboard: Callable, tmp_path: Path
 ) -> None:
     images = [*write_pngs(tmp_path, 2), write_noise_png(tmp_path / "grain.png")]
@@ -55,9 +55,8 @@ def test_training_upload_completes_and_offers_its_lora(
     expect(card.locator('a[download][href$="/manifest.json"]')).to_be_visible()
 
     expect(previews).to_have_count(0)
-    lora = page.locator("#lora")
-    label = f"Robin, window light ({job_id[:4]}…{job_id[-4:]})"
-    expect(lora.locator(f'option[value="{job_id}"]')).to_have_text(label)
+    persona = page.get_by_role("combobox", name="Persona")
+    expect(persona.locator(f'option[value="{job_id}"]')).to_have_text("Robin, window light")
 
 
 def test_invalid_image_shows_the_server_message_next_to_the_field(

@@ -48,7 +48,7 @@ document.addEventListener("alpine:init", () => {
     },
 
     get title() {
-      if (this.isTrain) return this.input.name || "Untitled LoRA";
+      if (this.isTrain) return this.input.name || "Untitled persona";
       return this.input.prompt || "(no prompt)";
     },
 
@@ -62,8 +62,25 @@ document.addEventListener("alpine:init", () => {
       }
       if (!input.lora) return "Base model";
       const lora = this.loras.find((j) => j.id === input.lora);
-      const name = lora && lora.input && lora.input.name ? lora.input.name : input.lora;
-      return `LoRA: ${name}`;
+      if (!lora) return `Persona ${M.shortId(input.lora)}`; // not among the completed trainings
+      return `Persona: ${M.persona(lora).name}`;
+    },
+
+    // The line the persona says: the one spoken (the result), else the one asked for.
+    get line() {
+      if (!this.isGenerate) return "";
+      const said = typeof this.result.line === "string" ? this.result.line : "";
+      return said || (typeof this.input.say === "string" ? this.input.say : "");
+    },
+
+    get lineText() {
+      return `speaks: “${this.line}”`;
+    },
+
+    // A clip made without a voice engine says so; older jobs and mocks carry no `voice`.
+    get voiceNote() {
+      if (!this.isGenerate || this.job.state !== "completed") return "";
+      return this.result.voice === "no_engine" ? "no voice engine: the clip is silent" : "";
     },
 
     get result() {
@@ -294,6 +311,7 @@ document.addEventListener("alpine:init", () => {
     get detailText() {
       if (!this.engine.up) return this.engine.error || "";
       if (this.engine.engine === "ollama") return this.engine.model ? `model ${this.engine.model}` : "";
+      if (this.engine.engine === "voice") return "speaks the personas’ lines";
       const queue = Number(this.engine.queue) || 0;
       return queue === 0 ? "queue empty" : `${queue} in its queue`;
     },

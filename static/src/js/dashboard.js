@@ -31,7 +31,7 @@ document.addEventListener("alpine:init", () => {
 
   function jobText(job) {
     const input = job.input || {};
-    return [job.id, input.prompt, input.name].filter(Boolean).join(" ").toLowerCase();
+    return [job.id, input.prompt, input.name, input.say].filter(Boolean).join(" ").toLowerCase();
   }
 
   Alpine.data("dashboard", () => {
@@ -46,7 +46,9 @@ document.addEventListener("alpine:init", () => {
     return {
       jobs: [],
       pendingCount: 0,
-      loras: [],
+      loras: [], // completed training jobs, newest first: the personas
+      lorasLoaded: false,
+      personaId: "", // the persona the generate form uses ("" for the base model)
       health: null,
       healthError: "",
       connection: "connecting",
@@ -157,10 +159,54 @@ document.addEventListener("alpine:init", () => {
       async fetchLoras() {
         try {
           const body = await M.api("/api/jobs?kind=train&state=completed&limit=200");
-          if (body && Array.isArray(body.jobs)) this.loras = body.jobs.slice().sort(newerFirst);
+          if (body && Array.isArray(body.jobs)) {
+            // Trainings that completed while the list was on its way are kept.
+            const fetched = new Set(body.jobs.map((j) => j.id));
+            const arrived = this.loras.filter((j) => !fetched.has(j.id));
+            this.loras = body.jobs.concat(arrived).sort(newerFirst);
+          }
         } catch (_err) {
           // The picker keeps what it has; completed trainings still arrive over the socket.
+        } finally {
+          this.lorasLoaded = true;
         }
+      },
+
+      // --- personas -------------------------------------------------------------
+
+      get personas() {
+        return this.loras.map(M.persona);
+      },
+
+      get hasPersonas() {
+        return this.loras.length > 0;
+      },
+
+      get personasEmpty() {
+        return this.lorasLoaded && this.loras.length === 0;
+      },
+
+      get personasLoading() {
+        return !this.lorasLoaded && this.loras.length === 0;
+      },
+
+      get personaCountText() {
+        if (this.personasLoading) return "";
+        const n = this.loras.length;
+        return n === 1 ? "1 persona" : `${n} personas`;
+      },
+
+      // A persona card's "Use for a clip": the generate form takes it, and the prompt the focus.
+      pickPersona(id) {
+        this.personaId = id;
+        const picked = this.personas.find((p) => p.id === id);
+        if (picked) this.announcement = `${picked.name} picked for the next clip.`;
+        this.$nextTick(() => {
+          const prompt = document.getElementById("prompt");
+          if (!prompt) return;
+          prompt.focus({ preventScroll: true });
+          prompt.scrollIntoView({ block: "nearest", behavior: "smooth" });
+        });
       },
 
       // --- job list -----------------------------------------------------------
@@ -474,6 +520,15 @@ document.addEventListener("alpine:init", () => {
       // Engine servers the workers use (every ComfyUI of a multi-GPU set-up), from /health.
       get engines() {
         return this.health && Array.isArray(this.health.engines) ? this.health.engines : [];
+      },
+
+      // The voice engine of /health's engines (MYSPINBOT_VOICE_URL), when one is configured.
+      get voiceEngine() {
+        return this.engines.find((e) => e.engine === "voice") || null;
+      },
+
+      get ollamaEngine() {
+        return this.engines.find((e) => e.engine === "ollama") || null;
       },
 
       get hasEngines() {

@@ -201,8 +201,10 @@
   }
 
   // An engine entry of /health as a person names it.
+  const ENGINE_NAMES = { ollama: "Ollama", voice: "Voice engine", comfyui: "ComfyUI" };
+
   function engineName(engine) {
-    return engine.engine === "ollama" ? "Ollama" : "ComfyUI";
+    return ENGINE_NAMES[engine.engine] || "ComfyUI";
   }
 
   function shortId(id) {
