@@ -29,7 +29,7 @@ def files(voice: bytes, name: str = "me.wav") -> list:
 
 
 def flac(seconds: float, rate: int = 22050) -> bytes:
-    """A real stereo FLAC tone, written with PyAV (decoding it needs the `voice` extra)."""
+    """A real stereo FLAC tone, written with PyAV (decoded with PyAV)."""
     import av
 
     count = int(seconds * rate)

@@ -6,7 +6,8 @@ MAX_SECONDS is not a sample. The normalised copy (mono, 16-bit PCM, at SAMPLE_RA
 PyAV is installed, else at the file's own rate) is what every engine gets.
 
 Decoding: PyAV (FFmpeg in its wheel, no numpy) reads the four accepted formats and
-resamples natively. It is the `voice` extra; without it, WAV samples are still read by
+resamples natively. It is a dependency of the package; where it cannot be imported (a
+platform without its wheel, installed by hand), WAV samples are still read by
 `myspinbot.audio` and other formats are refused with a message that says how to fix it.
 """
 
@@ -26,7 +27,7 @@ NORMALISED = "voice.wav"
 def decode(path: Path) -> Pcm:
     """The file's audio, mono; at most a little over MAX_SECONDS of it."""
     try:
-        import av  # noqa: F401  (the `voice` extra)
+        import av  # noqa: F401
     except ImportError:
         return _decode_wav(path)
     return _decode_av(path)
@@ -36,8 +37,8 @@ def _decode_wav(path: Path) -> Pcm:
     data = path.read_bytes()
     if data[:4] != b"RIFF":
         raise UnsupportedMediaType(
-            "this server reads WAV voice samples only (install myspinbot[voice] for MP3, "
-            "FLAC and OGG): send the sample as WAV",
+            "this server reads WAV voice samples only (PyAV, which reads MP3, FLAC and "
+            "OGG, is not installed): send the sample as WAV",
             field="voice",
         )
     try:
