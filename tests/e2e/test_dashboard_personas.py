@@ -4,7 +4,6 @@ name and gives it a line, and a finished clip that plays with its sound in its c
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -14,9 +13,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 from skips import skip_because
-from standins import StandInProcess
-
-from myspinbot.engines.workflows import SHIPPED_WORKFLOWS
+from speaking_standins import WRITER_MODEL, persona_comfyui, speaking_engines
+from support import wait_until
 
 from .e2e_support import ServerProcess, free_port, job_card, submit_prompt, write_pngs, write_wav
 
@@ -191,25 +189,31 @@ def test_with_a_voice_engine_the_form_says_who_speaks_what(
     start_server: Callable[..., ServerProcess], open_dashboard: Callable, tmp_path: Path
 ) -> None:
     # A voice engine that is configured, whether or not it is up, makes the form say who
-    # speaks; nothing listens on this port.
-    server = start_server(MYSPINBOT_VOICE_URL=f"http://127.0.0.1:{free_port()}")
-    sam = train(server, tmp_path, "Sam")
-    health = httpx.get(f"{server.url}/health", timeout=10).json()
-    if not any(e.get("engine") == "voice" for e in health.get("engines") or []):
-        skip_because(
-            "persona cards",
-            "this server's /health lists no voice engine for MYSPINBOT_VOICE_URL",
-            "the back end of #21 (the voice engine in /health)",
+    # speaks; nothing listens on this port. Workers use (and probe) engines only with a
+    # ComfyUI configured: the mock pipelines speak no line.
+    with persona_comfyui(tmp_path) as comfy:
+        server = start_server(
+            MYSPINBOT_COMFYUI_URL=comfy.url, MYSPINBOT_VOICE_URL=f"http://127.0.0.1:{free_port()}"
         )
-    page = open_dashboard(server).page
-    speaks = page.locator('[data-role="speaks"]')
-    expect(speaks).to_have_text("speaks: nothing until you type a line")
-    page.get_by_role("combobox", name="Persona").select_option(sam["id"])
-    expect(speaks).to_have_text("Sam speaks: nothing until you type a line")
-    page.get_by_label("Line to say").fill("Hello from the rooftop!")
-    expect(speaks).to_have_text("Sam speaks: “Hello from the rooftop!”")
-    engine = page.locator('[data-role="engine"]', has_text="Voice engine")
-    expect(engine).to_contain_text("Unreachable")
+        try:
+            sam = train(server, tmp_path, "Sam")
+            wait_until(lambda: voice_in_health(server), 30, "the voice engine in /health")
+            page = open_dashboard(server).page
+            speaks = page.locator('[data-role="speaks"]')
+            expect(speaks).to_have_text("speaks: nothing until you type a line")
+            page.get_by_role("combobox", name="Persona").select_option(sam["id"])
+            expect(speaks).to_have_text("Sam speaks: nothing until you type a line")
+            page.get_by_label("Line to say").fill("Hello from the rooftop!")
+            expect(speaks).to_have_text("Sam speaks: “Hello from the rooftop!”")
+            engine = page.locator('[data-role="engine"]', has_text="Voice engine")
+            expect(engine).to_contain_text("Unreachable")
+        finally:
+            server.stop()
+
+
+def voice_in_health(server: ServerProcess) -> bool:
+    health = httpx.get(f"{server.url}/health", timeout=10).json()
+    return any(e.get("engine") == "voice" for e in health.get("engines") or [])
 
 
 def test_without_a_voice_engine_the_form_says_so(
@@ -248,89 +252,78 @@ def test_a_clip_made_without_a_voice_engine_says_so_on_its_card(
 
 # --- a clip that speaks ----------------------------------------------------------------------
 
+SHOT = "a woman waves at the camera on a sunny beach, slow dolly in"
+LINE = "Hello from the beach"  # 4 words: 1.6 s from the speech stand-in
+CLIP_FRAMES = "33"  # 2.06 s at 16 fps: holds 4 words; the stand-in encodes every frame
 
-def speaking_workflows(folder: Path) -> Path:
-    """The shipped workflows, with a weightless generate graph whose clip carries a WAV's sound:
-    EmptyImage (32 frames) and LoadAudio -> CreateVideo(fps 16, audio) -> SaveVideo."""
-    shutil.copytree(SHIPPED_WORKFLOWS, folder)
-    graph = {
-        "1": {
-            "class_type": "EmptyImage",
-            "inputs": {"width": 320, "height": 176, "batch_size": 32, "color": 0x3366CC},
-        },
-        "2": {"class_type": "LoadAudio", "inputs": {"audio": "line.wav"}},
-        "3": {
-            "class_type": "CreateVideo",
-            "inputs": {"images": ["1", 0], "fps": 16.0, "audio": ["2", 0]},
-        },
-        "4": {
-            "class_type": "SaveVideo",
-            "inputs": {
-                "video": ["3", 0],
-                "filename_prefix": "{{prefix}}",
-                "format": "mp4",
-                "codec": "h264",
-            },
-        },
-    }
-    (folder / "generate.json").write_text(json.dumps(graph, indent=1))
-    return folder
+# Resolves once the <video> has decoded sound after playing; rejects if it ends without any.
+DECODED_AUDIO = """v => new Promise((resolve, reject) => {
+    const check = () => {
+        if (v.webkitAudioDecodedByteCount > 0) resolve(v.webkitAudioDecodedByteCount);
+        else if (v.ended) reject(new Error("the clip ended without decoding audio"));
+        else requestAnimationFrame(check);
+    };
+    v.addEventListener("error", () => reject(new Error(`clip: ${v.error.code}`)));
+    setTimeout(() => reject(new Error("no audio decoded in 15 s")), 15000);
+    if (v.paused) v.play().catch(reject);
+    check();
+})"""
 
 
-def test_a_finished_clip_plays_with_its_sound_in_its_card(
+def test_a_persona_speaks_ollamas_line_in_a_clip_that_plays_with_its_sound_in_its_card(
     start_server: Callable[..., ServerProcess], open_dashboard: Callable, tmp_path: Path
 ) -> None:
-    try:
-        import av  # noqa: F401  (the stand-in's SaveVideo writes the clip with it)
-    except ImportError:
-        skip_because(
-            "clip audio", "no PyAV to write an H.264 + AAC clip", "pip install -e '.[test]'"
-        )
-    base = tmp_path / "comfyui"
-    (base / "input").mkdir(parents=True)
-    write_wav(base / "input" / "line.wav", seconds=2.0)
-    comfy = StandInProcess(
-        "e2e.speaking_comfyui", ["--base-directory", str(base)], tmp_path / "comfyui-process"
-    )
-    comfy.start()
-    try:
+    """Real engines' protocols end to end: the persona is trained on ComfyUI with a voice
+    sample, Ollama writes the shot and the line, the speech server says it in the persona's
+    voice, ComfyUI puts it on the clip as AAC, and the card plays it."""
+    with speaking_engines(tmp_path, shot=SHOT, line=LINE) as engines:
         server = start_server(
-            MYSPINBOT_COMFYUI_URL=comfy.url,
-            MYSPINBOT_COMFYUI_WORKFLOWS=str(speaking_workflows(tmp_path / "workflows")),
+            MYSPINBOT_COMFYUI_URL=engines.comfy.url,
+            MYSPINBOT_CLIP_FRAMES=CLIP_FRAMES,
+            **engines.settings(),
         )
-        probe = open_dashboard(server)
-        page = probe.page
-        if page.evaluate(f"document.createElement('video').canPlayType('{H264_AAC}')") == "":
-            skip_because(
-                "clip audio",
-                "this Chromium cannot play H.264 + AAC (built without those codecs)",
-                "apt-get install chromium, or MYSPINBOT_CHROMIUM=<a Chromium that plays H.264>",
-            )
-        job_id = submit_prompt(page, "a clip that says something")
-        card = job_card(page, job_id)
-        expect(card).to_have_attribute("data-state", "completed", timeout=60_000)
-        video = card.locator('video[data-role="clip"]')
-        expect(video).to_have_attribute("src", f"/api/jobs/{job_id}/artifacts/clip-1.mp4")
-        expect(
-            card.locator(f'a[download][href="/api/jobs/{job_id}/artifacts/clip-1.mp4"]')
-        ).to_be_visible()
-        assert video.evaluate("v => v.controls && !v.muted && v.volume > 0") is True
+        try:
+            alex = train(server, tmp_path, "Alex")
+            probe = open_dashboard(server)
+            skip_unless_h264_aac_plays(probe.page)
+            clip_id = generate_with_persona(probe.page, "Alex", "me waving on a beach")
+            card = job_card(probe.page, clip_id)
+            expect(card).to_have_attribute("data-state", "completed", timeout=120_000)
+            spoken_with = engines.voice.state()["requests"][-1]["spoken_with"]
+            expect(card.locator('[data-role="detail"]')).to_have_text("Persona: Alex")
+            expect(card.locator('[data-role="line"]')).to_have_text(f"speaks: “{LINE}”")
+            expect(card.locator('[data-role="voice"]')).to_have_count(0)  # no "silent" note
+            assert_clip_plays_with_sound(card, clip_id)
+            assert probe.console_errors == []
+        finally:
+            server.stop()
+    assert spoken_with == f"myspinbot-{alex['id']}"  # in the persona's own voice
 
-        video.click()  # the play a person starts: the browser lets a clip with sound play
-        played = video.evaluate(
-            """v => new Promise((resolve, reject) => {
-                const check = () => {
-                    if (v.webkitAudioDecodedByteCount > 0) resolve(v.webkitAudioDecodedByteCount);
-                    else if (v.ended) reject(new Error("the clip ended without decoding audio"));
-                    else requestAnimationFrame(check);
-                };
-                v.addEventListener("error", () => reject(new Error(`clip: ${v.error.code}`)));
-                setTimeout(() => reject(new Error("no audio decoded in 15 s")), 15000);
-                if (v.paused) v.play().catch(reject);
-                check();
-            })"""
+
+def generate_with_persona(page: Any, name: str, prompt: str) -> str:
+    """Pick the persona by name, leave the line to Ollama, send the prompt: the job's id."""
+    page.get_by_role("combobox", name="Persona").select_option(label=name)
+    speaks = page.locator('[data-role="speaks"]')
+    expect(speaks).to_have_text(f"{name} speaks: a line {WRITER_MODEL} writes for the shot")
+    return submit_prompt(page, prompt)
+
+
+def skip_unless_h264_aac_plays(page: Any) -> None:
+    if page.evaluate(f"document.createElement('video').canPlayType('{H264_AAC}')") == "":
+        skip_because(
+            "clip audio",
+            "this Chromium cannot play H.264 + AAC (built without those codecs)",
+            "apt-get install chromium, or MYSPINBOT_CHROMIUM=<a Chromium that plays H.264>",
         )
-        assert played > 0
-        assert probe.console_errors == []
-    finally:
-        comfy.stop()
+
+
+def assert_clip_plays_with_sound(card: Any, job_id: str) -> None:
+    video = card.locator('video[data-role="clip"]')
+    expect(video).to_have_count(1)
+    src = video.get_attribute("src")
+    assert src is not None and src.startswith(f"/api/jobs/{job_id}/artifacts/"), src
+    assert src.endswith(".mp4"), src
+    expect(card.locator(f'a[download][href="{src}"]')).to_be_visible()
+    assert video.evaluate("v => v.controls && !v.muted && v.volume > 0") is True
+    video.click()  # the play a person starts: the browser lets a clip with sound play
+    assert video.evaluate(DECODED_AUDIO) > 0

@@ -19,16 +19,12 @@ from typing import Any
 import httpx
 import pytest
 from reliability_support import Replica
+from speaking_standins import SHIPPED_MODELS
 from standins import comfyui_standin, ollama_standin
 from support import Events, Server, running_server, train_files, wait_until
 
 from myspinbot.config import embedded_redis_url
 
-SHIPPED_MODELS = {
-    "diffusion_models": ["wan2.1_t2v_1.3B_bf16.safetensors"],
-    "text_encoders": ["umt5_xxl_fp8_e4m3fn_scaled.safetensors"],
-    "vae": ["wan_2.1_vae.safetensors"],
-}
 WRITTEN = "a slow dolly shot of a red fox crossing fresh snow at dawn, soft light"
 # Ollama answers the writer's schema (engines/writer.py): the shot and the spoken line.
 REPLY = json.dumps({"shot": WRITTEN, "line": ""})

@@ -6,9 +6,7 @@ ComfyUI, Ollama and the speech server are stand-ins run as processes on loopback
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +15,14 @@ from typing import Any
 import httpx
 import pytest
 from media_probe import probe
-from standins import comfyui_standin, ollama_standin, voice_standin
+from speaking_standins import WRITER_MODEL, persona_comfyui, speaking_engines
+from standins import voice_standin
 from standins.voice import pitch_of, seconds_for
 from support import train_files, wait_until, wav_bytes
 
 from myspinbot.audio import read_wav
 
-from .test_jobs_standin import SHIPPED_MODELS, engine_server, finished
+from .test_jobs_standin import engine_server, finished
 
 SHOT = "a woman waves at the camera on a sunny beach, slow dolly in"
 LINE = "Hi everyone, this is me on the beach today"  # 9 words: 3.1 s from the stand-in
@@ -36,17 +35,13 @@ def submit(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def train(http: httpx.Client, comfy: Any, existing: str | None = None) -> dict[str, Any]:
-    """A completed training job (`existing`, else a new one) whose LoRA ComfyUI can load."""
+def train(http: httpx.Client, existing: str | None = None) -> dict[str, Any]:
+    """A completed training job (`existing`, else a new one); its ComfyUI lists the LoRA it
+    saved (`output/loras`, as the real-engines set-up asks)."""
     if existing is None:
         existing = http.post("/api/train", files=train_files(2), data={"name": "alex"}).json()["id"]
     done = finished(http, existing)
     assert done["state"] == "completed", done
-    # ComfyUI's loras paths include output/loras (extra_model_paths.yaml, README).
-    lora = done["result"]["lora"]
-    target = comfy.base_dir / "models" / "loras" / lora
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(comfy.base_dir / "output" / "loras" / lora, target)
     return done
 
 
@@ -59,27 +54,15 @@ def clip_of(http: httpx.Client, job: dict[str, Any], folder: Path) -> Path:
 
 @pytest.fixture()
 def comfy(tmp_path: Path):
-    # The shipped train.json is ComfyUI 0.3's: one stand-in generation runs both workflows.
-    with comfyui_standin(tmp_path, generation="2025", steps=2, models=SHIPPED_MODELS) as server:
+    with persona_comfyui(tmp_path) as server:
         yield server
 
 
-def test_a_trained_persona_speaks_ollamas_line_in_its_own_voice_on_the_clip(
-    comfy: Any, tmp_path: Path
-) -> None:
-    reply = json.dumps({"shot": SHOT, "line": LINE})
-    with (
-        ollama_standin(tmp_path / "o", models=["qwen3"], thinking=("qwen3",), reply=reply) as ol,
-        voice_standin(tmp_path / "v") as voice,
-    ):
-        more = {
-            "MYSPINBOT_OLLAMA_URL": ol.url,
-            "MYSPINBOT_OLLAMA_MODEL": "qwen3",
-            "MYSPINBOT_VOICE_URL": voice.url,
-            "MYSPINBOT_CLIP_FRAMES": "81",
-        }
-        with engine_server(tmp_path, comfy.url, **more) as server, server.client() as http:
-            trained = train(http, comfy)
+def test_a_trained_persona_speaks_ollamas_line_in_its_own_voice_on_the_clip(tmp_path: Path) -> None:
+    with speaking_engines(tmp_path, shot=SHOT, line=LINE) as engines:
+        more = {**engines.settings(), "MYSPINBOT_CLIP_FRAMES": "81"}
+        with engine_server(tmp_path, engines.comfy.url, **more) as server, server.client() as http:
+            trained = train(http)
             names = [a["name"] for a in trained["artifacts"]]
             sample = http.get(f"/api/jobs/{trained['id']}/artifacts/voice.wav").content
             photo = http.get(f"/api/jobs/{trained['id']}/artifacts/photo.jpg")
@@ -88,11 +71,12 @@ def test_a_trained_persona_speaks_ollamas_line_in_its_own_voice_on_the_clip(
             assert done["state"] == "completed", done["error"]
             clip = probe(clip_of(http, done, tmp_path))
             spoken = http.get(f"/api/jobs/{job['id']}/artifacts/line.wav").content
-        calls, speech = ol.state()["calls"], voice.state()
+        calls, speech = engines.ollama.state()["calls"], engines.voice.state()
     assert {"voice.wav", "photo.jpg"} <= set(names)
     assert photo.headers["content-type"] == "image/jpeg" and photo.content[:2] == b"\xff\xd8"
     assert (done["result"]["line"], done["result"]["voice"]) == (LINE, "spoken")
     assert done["result"]["prompt"] == SHOT  # the checked shot, never the raw JSON
+    assert done["result"]["writer"] == WRITER_MODEL
     assert [(c["keep_alive"], c["think"]) for c in calls] == [(0, False)]
     assert speech["voices"] == [f"myspinbot-{trained['id']}"]
     assert speech["requests"][-1]["spoken_with"] == f"myspinbot-{trained['id']}"
@@ -188,7 +172,7 @@ def test_myspinbot_submit_trains_a_persona_and_gets_a_speaking_clip(
             assert trained.returncode == 0, trained.stderr
             train_id = trained.stdout.split("/api/jobs/")[1].split("/")[0]
             with server.client() as http:
-                train(http, comfy, existing=train_id)
+                train(http, existing=train_id)
             made = submit(
                 "--url", server.url, "generate", "me", "--lora", train_id, "--say", "Hi, it's me",
                 timeout=120,
