@@ -1,9 +1,14 @@
-"""A small, real training upload (multipart: two PNG photos and a WAV voice)."""
+"""A small, real training upload (multipart: two PNG photos and a WAV voice).
+
+The voice is 5.5 s of a 400 Hz square wave: the shortest sample the server accepts
+(5-60 s, not silent).
+"""
 
 from __future__ import annotations
 
 import io
 import os
+import struct
 import wave
 from functools import cache
 
@@ -19,7 +24,8 @@ def _files() -> tuple[bytes, bytes]:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(8000)
-        out.writeframes(b"\x00\x01" * 1600)
+        period = struct.pack("<20h", *([8000] * 10 + [-8000] * 10))  # 400 Hz at 8 kHz
+        out.writeframes(period * (8000 * 55 // 10 // 20))
     return png.getvalue(), wav.getvalue()
 
 

@@ -3,6 +3,7 @@ queue and the live preview on the card, the engine in the health strip, a clip t
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ MODELS = {
     "vae": ["wan_2.1_vae.safetensors"],
 }
 WRITTEN = "A slow dolly shot of a paper boat on a rainy street, neon reflections"
+REPLY = json.dumps({"shot": WRITTEN, "line": ""})  # the writer asks for JSON of a schema
 
 
 def test_an_engine_job_shows_its_shot_its_live_preview_and_a_clip_that_plays(
@@ -29,7 +31,7 @@ def test_an_engine_job_shows_its_shot_its_live_preview_and_a_clip_that_plays(
     slow = {"steps": 40, "step_seconds": 0.1, "preview": True, "models": MODELS}
     with (
         comfyui_standin(tmp_path / "comfyui", **slow) as comfy,
-        ollama_standin(tmp_path / "ollama", models=["llama3.2"], reply=WRITTEN) as ollama,
+        ollama_standin(tmp_path / "ollama", models=["llama3.2"], reply=REPLY) as ollama,
     ):
         server = start_server(MYSPINBOT_COMFYUI_URL=comfy.url, MYSPINBOT_OLLAMA_URL=ollama.url)
         probe = open_dashboard(server)

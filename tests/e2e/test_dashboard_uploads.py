@@ -35,7 +35,8 @@ def test_training_upload_completes_and_offers_its_persona(
     previews = page.get_by_role("list", name="Selected images").get_by_role("img")
     expect(previews).to_have_count(3)
     page.locator("#voice").set_input_files(voice)
-    expect(page.get_by_text("voice.wav", exact=True)).to_be_visible()
+    # the chosen file, in the form (a finished training's card links its voice.wav too)
+    expect(page.get_by_role("group").get_by_text("voice.wav", exact=True)).to_be_visible()
 
     with page.expect_response(lambda r: r.url.endswith("/api/train")) as answer:
         page.get_by_role("button", name="Start training").click()

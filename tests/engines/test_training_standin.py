@@ -10,6 +10,7 @@ workflow that sent all photos through one encode would train on one sample here 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from support import train_files, wait_until
 from .test_jobs_standin import SHIPPED_MODELS, engine_server, finished, history_graph
 
 WRITTEN = "a slow dolly shot of a person waving on a beach at dusk"
+REPLY = json.dumps({"shot": WRITTEN, "line": ""})  # the writer asks for JSON of a schema
 
 
 def status(http: httpx.Client, job_id: str) -> dict[str, Any]:
@@ -80,15 +82,16 @@ def test_the_token_is_put_in_front_of_the_shot_ollama_wrote(tmp_path: Path) -> N
         comfyui_standin(
             tmp_path, generation="2026", steps=2, models=SHIPPED_MODELS, loras_from_output=True
         ) as comfy,
-        ollama_standin(tmp_path / "ollama", models=["llama3.2"], reply=WRITTEN) as ollama,
+        ollama_standin(tmp_path / "ollama", models=["llama3.2"], reply=REPLY) as ollama,
         engine_server(tmp_path, comfy.url, MYSPINBOT_OLLAMA_URL=ollama.url) as server,
         server.client() as http,
     ):
         trained = train(http, "Sam", 2)
         job = http.post("/api/generate", json={"prompt": "wave", "lora": trained["id"]}).json()
         done = finished(http, job["id"])
+        assert done["state"] == "completed", done
         texts = encoded_texts(comfy, done["result"]["comfyui"]["prompt_id"])
-    assert done["state"] == "completed" and done["result"]["prompt"] == WRITTEN, done
+    assert done["result"]["prompt"] == WRITTEN, done
     assert f"{trained['result']['trigger']}, {WRITTEN}" in texts
 
 
