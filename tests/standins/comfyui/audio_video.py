@@ -9,8 +9,8 @@ video's frame rate and, with audio, one AAC stream cut to
 ceil(sample_rate / frame_rate * frames) samples — so a clip saved at CreateVideo's default
 30 fps keeps only frames / 30 seconds of speech.
 
-These override the MJPEG SaveVideo and WAV-only LoadAudio of `operations.py` wherever PyAV
-is installed (the test extra has it).
+PyAV is a dependency of the package, so these are the stand-in's only LoadAudio and
+SaveVideo.
 """
 
 from __future__ import annotations

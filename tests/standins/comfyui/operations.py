@@ -2,8 +2,8 @@
 
 Outputs are real files named by ComfyUI's rules (`paths.save_path`), with the ui dicts the real
 nodes return (ComfyUI 0.3.64: `nodes.py` SaveImage/PreviewImage, `nodes_images.py`
-SaveAnimatedWEBP, `nodes_video.py` SaveVideo -> `images` + `animated`, `nodes_audio.py`
-SaveAudio -> `audio`). Models are never read: a loader only hands on the file's name.
+SaveAnimatedWEBP, `nodes_audio.py` SaveAudio -> `audio`; SaveVideo and LoadAudio are in
+`audio_video.py`). Models are never read: a loader only hands on the file's name.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from . import media
 from .paths import save_path
-from .values import Audio, Conditioning, Handle, Images, Latent, NodeResult, RunContext, Video
+from .values import Conditioning, Handle, Images, Latent, NodeResult, RunContext, Video
 
 RESAMPLING = {
     "nearest-exact": Image.Resampling.NEAREST,
@@ -157,36 +157,6 @@ async def create_video(ctx, images, fps, audio=None):
     return NodeResult((Video(images, fps, audio),))
 
 
-async def save_video(ctx, video, filename_prefix, format, codec):
-    for value, enum in ((format, ("auto", "mp4")), (codec, ("auto", "h264"))):
-        if value not in enum:
-            kind = "VideoContainer" if enum[1] == "mp4" else "VideoCodec"
-            raise ValueError(f"'{value}' is not a valid {kind}")
-    width, height = video.frames[0].size
-    target, filename, counter, subfolder, _ = save_path(
-        filename_prefix, ctx.base.output, width, height
-    )
-    name = f"{filename}_{counter:05}_.mp4"
-    media.write_mp4(os.path.join(target, name), video.frames, video.fps)
-    result = {"filename": name, "subfolder": subfolder, "type": "output"}
-    return NodeResult(ui={"images": [result], "animated": [True]})
-
-
-async def load_audio(ctx, audio):
-    path = ctx.base.annotated_path(audio)
-    if not path.lower().endswith(".wav"):
-        # The stand-in decodes only WAV; other audio is one second of stereo silence.
-        return NodeResult((Audio([[0.0] * 44100, [0.0] * 44100], 44100),))
-    try:
-        channels, rate = media.read_wav(path)
-    except Exception as ex:
-        raise make_exception(
-            "av.error.InvalidDataError",
-            f"[Errno 1094995529] Invalid data found when processing input: '{path}'",
-        ) from ex
-    return NodeResult((Audio(channels, rate),))
-
-
 async def save_audio(ctx, audio, filename_prefix="ComfyUI"):
     target, filename, counter, subfolder, _ = save_path(filename_prefix, ctx.base.output)
     name = f"{filename.replace('%batch_num%', '0')}_{counter:05}_.flac"
@@ -312,8 +282,6 @@ OPERATIONS = {
     "PreviewImage": preview_image,
     "SaveAnimatedWEBP": save_animated_webp,
     "CreateVideo": create_video,
-    "SaveVideo": save_video,
-    "LoadAudio": load_audio,
     "SaveAudio": save_audio,
     "UNETLoader": unet_loader,
     "CLIPLoader": clip_loader,
