@@ -37,13 +37,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
+from ..serving import serve_until_signalled
 from .app import Options, build_app
 from .media import write_safetensors
 
@@ -98,20 +95,7 @@ def create_model_files(base: Path, specs: list[str]) -> None:
 
 
 async def serve(options: Options, port: int, ready_file: Path) -> None:
-    runner = web.AppRunner(build_app(options), access_log=None, shutdown_timeout=2)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    bound = runner.addresses[0][1]
-    partial = ready_file.with_name(ready_file.name + ".partial")
-    partial.write_text(str(bound))
-    os.replace(partial, ready_file)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    await serve_until_signalled(build_app(options), port, ready_file, shutdown_timeout=2)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
+from ..serving import serve_until_signalled
 from .app import build_app
 from .server import DEFAULT_REPLY, Ollama
 
@@ -23,18 +20,9 @@ async def serve(args: argparse.Namespace) -> None:
         path, _, rest = spec.partition("=")
         status, _, count = rest.partition(":")
         ollama.cli_faults.append({"path": path, "status": int(status), "count": int(count or 1)})
-    runner = web.AppRunner(build_app(ollama), access_log=None, shutdown_timeout=1)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", args.port).start()
-    partial = args.ready_file.with_name(args.ready_file.name + ".partial")
-    partial.write_text(str(runner.addresses[0][1]))
-    os.replace(partial, args.ready_file)
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    await stop.wait()
-    ollama.release.set()
-    await runner.cleanup()
+    await serve_until_signalled(
+        build_app(ollama), args.port, args.ready_file, on_stop=ollama.release.set
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
