@@ -64,9 +64,9 @@ def rig(redis_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             client.close()
 
 
-def started_on(group: list[Replica], job_id: str, attempt: int, timeout: float = 30) -> Replica:
-    """The replica whose log says it started this attempt of the job."""
-    line = f"job {job_id} attempt {attempt} started"
+def started_on(group: list[Replica], job_id: str, run: int, timeout: float = 30) -> Replica:
+    """The replica whose log says it started this run of the job (hand-backs count as runs)."""
+    line = f"job {job_id} run {run} started"
     return wait_until(lambda: next((r for r in group if line in r.log()), None), timeout, line)
 
 
@@ -115,7 +115,7 @@ def test_a_frozen_replica_cannot_overwrite_the_new_attempt(rig: Rig) -> None:
         finally:
             zombie.signal(signal.SIGCONT)
         wait_until(
-            lambda: f"job {job_id} attempt 1 lost its lease" in zombie.log(),
+            lambda: f"job {job_id} run 1 lost its lease" in zombie.log(),
             10,
             "the zombie to log that its writes were refused",
         )
@@ -147,7 +147,7 @@ def test_the_same_message_delivered_twice_runs_once(rig: Rig) -> None:
         # ... and once more after it finished: still skipped.
         rig.client.lpush(queue_key("generate"), job_message("generate", job_id))
         wait_until(lambda: replica.log().count(f"job {job_id} is not queued any more") == 2, 10)
-        assert replica.log().count(f"job {job_id} attempt") == 1
+        assert replica.log().count(f"job {job_id} run ") == 1
     events.close()
     assert done["attempt"] == 1
     assert job(rig.client, job_id) == done

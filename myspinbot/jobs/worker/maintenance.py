@@ -146,7 +146,7 @@ class Maintenance:
         if status not in (b"ok", b"cancelled"):
             return 0  # renewed, finished, purged or reaped by someone else since we looked
         outcome = "cancelled" if status == b"cancelled" else new_state
-        log.warning("job %s attempt %d lost its worker: %s", job_id, number, outcome)
+        log.warning("job %s run %d lost its worker: %s", job_id, number, outcome)
         return 1
 
     def dispatch_due(self) -> int:

@@ -125,20 +125,20 @@ class Runner:
     def _run_attempt(self, kind: str, attempt: Attempt) -> Popped:
         job_id = attempt.job_id
         traced = request_id.set(attempt.job.get("request_id") or "-")  # logs name the request
-        log.info("job %s attempt %d started", job_id, attempt.number)
+        log.info("job %s run %d started", job_id, attempt.number)
         self._track(attempt)
         folder = artifact_folder(self.artifacts_dir, job_id, attempt.number)
         try:
             return self._drive(kind, attempt, folder)
         except LeaseLost:
             log.warning(
-                "job %s attempt %d lost its lease; its writes were refused", job_id, attempt.number
+                "job %s run %d lost its lease; its writes were refused", job_id, attempt.number
             )
             # Another attempt owns the job now; this one's files must not linger.
             shutil.rmtree(folder, ignore_errors=True)
         except StoreUnreachable:
             log.warning(
-                "job %s attempt %d abandoned: Redis unreachable; the reaper will requeue it",
+                "job %s run %d abandoned: Redis unreachable; the reaper will requeue it",
                 job_id,
                 attempt.number,
             )

@@ -173,7 +173,7 @@ class WorkerRuntime:
                 continue
             if not self.ledger.heartbeat(attempt) and not attempt.ending:
                 log.warning(
-                    "job %s attempt %d was superseded; it stops at its next step",
+                    "job %s run %d was superseded; it stops at its next step",
                     attempt.job_id,
                     attempt.number,
                 )
