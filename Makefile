@@ -65,12 +65,13 @@ test-image: install-test
 	tests/image/run.sh
 
 # The side-by-side benchmark (docs/performance.md): needs the seed-node reference, which a
-# clone does not have: SEED_NODE=/path/to/seed-node, or BENCH_ARGS="--systems ours".
-SEED_NODE ?= ../shared/reference/seed-node
+# clone does not have: SEED_NODE=/path/to/seed-node (unset: where bench/seed.py looks for
+# it), or BENCH_ARGS="--systems ours".
+SEED_NODE ?=
 BENCH_ARGS ?=
 
 bench: install-test
-	$(PY) -m bench --seed-node "$(SEED_NODE)" $(BENCH_ARGS)
+	$(PY) -m bench $(if $(SEED_NODE),--seed-node "$(SEED_NODE)") $(BENCH_ARGS)
 
 lint: install-test
 	$(VENV)/bin/ruff check .
