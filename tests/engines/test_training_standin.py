@@ -47,14 +47,7 @@ def history_messages(comfy: Any, prompt_id: str) -> list[str]:
 
 @pytest.fixture(params=["2025", "2026"], ids=["comfyui-0.3", "comfyui-current"])
 def box(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    with comfyui_standin(
-        tmp_path,
-        generation=request.param,
-        steps=4,
-        step_seconds=0.02,
-        models=SHIPPED_MODELS,
-        loras_from_output=True,
-    ) as server:
+    with slow_training(tmp_path, request.param, steps=4, step_seconds=0.02) as server:
         yield server
 
 
@@ -147,6 +140,16 @@ def test_a_box_whose_loaders_miss_output_loras_fails_the_job_saying_so(tmp_path:
     assert "extra_model_paths.yaml" in failed["error"]["message"]
 
 
+def message_with(http: httpx.Client, job_id: str, text: str) -> dict[str, Any]:
+    """The job, once its message contains `text`."""
+
+    def found() -> dict[str, Any] | None:
+        job = status(http, job_id)
+        return job if text in job["message"] else None
+
+    return wait_until(found, 30, f"{text!r} in the job's message")
+
+
 def slow_training(tmp_path: Path, generation: str, steps: int, step_seconds: float):
     return comfyui_standin(
         tmp_path,
@@ -167,13 +170,7 @@ def test_current_comfyui_training_shows_its_steps_and_a_cancel_interrupts_it(
         server.client() as http,
     ):
         job = http.post("/api/train", files=train_files(2), data={"name": "Io"}).json()
-        stepping = wait_until(
-            lambda: (lambda j: j if "Train LoRA " in j["message"] else None)(
-                status(http, job["id"])
-            ),
-            30,
-            "training steps in the job's message",
-        )
+        stepping = message_with(http, job["id"], "Train LoRA ")
         assert stepping["message"].split()[-1].split("/")[1] == "400", stepping["message"]
         assert http.post(f"/api/jobs/{job['id']}/cancel").status_code < 300
         done = finished(http, job["id"])
@@ -195,13 +192,7 @@ def test_comfyui_0_3_training_shows_elapsed_time_and_ends_cancelled_once_comfyui
         server.client() as http,
     ):
         job = http.post("/api/train", files=train_files(2), data={"name": "Io"}).json()
-        silent = wait_until(
-            lambda: (lambda j: j if "reports no steps" in j["message"] else None)(
-                status(http, job["id"])
-            ),
-            30,
-            "the elapsed-time message",
-        )
+        silent = message_with(http, job["id"], "reports no steps")
         assert silent["message"].startswith("training (ComfyUI reports no steps), 0:0")
         assert silent["message"].endswith(" elapsed")
         assert http.post(f"/api/jobs/{job['id']}/cancel").status_code < 300
