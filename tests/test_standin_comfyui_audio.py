@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 from media_probe import probe
 from standins import comfyui_standin
-from standins.wire import Socket
 from support import wav_bytes
+from test_standin_comfyui_files import run as run_prompt
 
 FRAMES = 81
 
@@ -21,13 +19,9 @@ def comfy(tmp_path_factory):
 
 
 def run(server, prompt: dict) -> dict:
-    client_id = uuid.uuid4().hex
-    with Socket(server.ws_url(client_id)) as ws, httpx.Client(base_url=server.url) as http:
-        ws.next()
-        response = http.post("/prompt", json={"prompt": prompt, "client_id": client_id})
-        assert response.status_code == 200, response.text
-        prompt_id = response.json()["prompt_id"]
-        ws.until_done(prompt_id)
+    """The prompt's /history entry, once it ran."""
+    prompt_id, _ = run_prompt(server, prompt)
+    with httpx.Client(base_url=server.url) as http:
         return http.get(f"/history/{prompt_id}").json()[prompt_id]
 
 
